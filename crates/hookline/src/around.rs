@@ -1,0 +1,243 @@
+//! [`AroundHook`]: wrappers with `next` (Feathers/koa around hooks, pluggy's new-style wrappers).
+//!
+//! Each tap receives the context and a [`Next`]; calling `next.run(ctx)` runs the inner taps and
+//! finally the wrapped function, and gives back their result, which the tap may transform.
+//! `Next::run` consumes `next`, so calling it twice does not compile:
+//!
+//! ```compile_fail
+//! # use hookline::{AroundHook, Next};
+//! let hook: AroundHook<u32, u32> = AroundHook::new("twice");
+//! hook.tap("twice", |n: &mut u32, next: Next<'_, u32, u32>| Box::pin(async move {
+//!     let a = next.run(n).await?;
+//!     let b = next.run(n).await?; // error: use of moved value `next`
+//!     Ok(a + b)
+//! }));
+//! ```
+//!
+//! A tap that returns without calling `next` short-circuits: the wrapped function does not run.
+//! That is never silent: the [`Outcome::origin`] names the tap and a `tracing` warning is logged,
+//! or, on a hook built with [`AroundHook::require_next`], the call fails.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures_util::future::BoxFuture;
+
+use crate::dispatch::{TapCall, run_handler};
+use crate::error::{ErrorKind, HookError, Phase, RegisterError};
+use crate::explain::Explain;
+use crate::flow::{Origin, Outcome, TapError};
+use crate::intercept::Interceptor;
+use crate::registry::{Registration, Registry, Slot};
+use crate::tap::{Site, Tap, TapHandle, TapKind};
+
+type AroundFn<C, O> = Arc<
+    dyn for<'a> Fn(&'a mut C, Next<'a, C, O>) -> BoxFuture<'a, Result<O, TapError>> + Send + Sync,
+>;
+
+type InnerFn<'a, C, O> =
+    dyn for<'b> Fn(&'b mut C) -> BoxFuture<'b, Result<O, TapError>> + Send + Sync + 'a;
+
+/// The rest of the chain, handed to an around tap. Consumed by [`Next::run`].
+pub struct Next<'a, C, O> {
+    hook: &'a Arc<str>,
+    rest: &'a [Slot<AroundFn<C, O>>],
+    interceptors: Option<&'a [Arc<dyn Interceptor>]>,
+    inner: &'a InnerFn<'a, C, O>,
+    depth: usize,
+    reached: &'a AtomicUsize,
+}
+
+impl<C, O> fmt::Debug for Next<'_, C, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Next")
+            .field("hook", self.hook)
+            .field("remaining_taps", &self.rest.len())
+            .finish()
+    }
+}
+
+impl<'a, C: Send + 'static, O: Send + 'static> Next<'a, C, O> {
+    /// Runs the inner taps and the wrapped function, returning their result.
+    pub fn run<'b>(self, ctx: &'b mut C) -> BoxFuture<'b, Result<O, HookError>>
+    where
+        'a: 'b,
+    {
+        Box::pin(async move {
+            self.reached.fetch_max(self.depth, Ordering::Relaxed);
+            let Some((slot, rest)) = self.rest.split_first() else {
+                return run_handler(self.hook, Phase::Handler, (self.inner)(ctx)).await;
+            };
+            let call = TapCall {
+                hook: self.hook,
+                info: &slot.info,
+                phase: Phase::Call,
+                interceptors: self.interceptors,
+            };
+            let next = Next {
+                rest,
+                depth: self.depth + 1,
+                ..self
+            };
+            call.run_future(|| {
+                let future = (slot.handler)(ctx, next);
+                async move {
+                    future.await.map_err(|e| {
+                        HookError::from_tap(self.hook, Some(&slot.info), Phase::Call, e)
+                    })
+                }
+            })
+            .await
+        })
+    }
+}
+
+/// A hook of wrappers around a function: each tap runs code before and after `next`.
+///
+/// ```
+/// use hookline::{AroundHook, Next, Origin};
+/// # futures_util::FutureExt::now_or_never(async {
+/// let fetch: AroundHook<String, String> = AroundHook::new("fetch");
+/// fetch.tap("upper", |url: &mut String, next: Next<'_, String, String>| Box::pin(async move {
+///     let body = next.run(url).await?;
+///     Ok(body.to_uppercase())
+/// }))?;
+/// let out = fetch
+///     .call(&mut "example".to_string(), |url| Box::pin(async move { Ok(format!("body of {url}")) }))
+///     .await?;
+/// assert_eq!(out.output, "BODY OF EXAMPLE");
+/// assert_eq!(out.origin, Origin::Handler);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap().unwrap();
+/// ```
+pub struct AroundHook<C, O> {
+    reg: Arc<Registry<AroundFn<C, O>>>,
+    require_next: bool,
+}
+
+impl<C, O> Clone for AroundHook<C, O> {
+    fn clone(&self) -> Self {
+        AroundHook {
+            reg: self.reg.clone(),
+            require_next: self.require_next,
+        }
+    }
+}
+
+impl<C, O> fmt::Debug for AroundHook<C, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AroundHook")
+            .field("name", &self.reg.name)
+            .field("taps", &self.reg.len())
+            .field("require_next", &self.require_next)
+            .finish()
+    }
+}
+
+impl<C: Send + 'static, O: Send + 'static> AroundHook<C, O> {
+    /// A hook with no taps; a tap may short-circuit by not calling `next`.
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
+        AroundHook {
+            reg: Arc::new(Registry::new(name.into())),
+            require_next: false,
+        }
+    }
+
+    /// Makes a tap that returns without calling `next` an error
+    /// ([`ErrorKind::NextNotCalled`]) instead of a short-circuit.
+    pub fn require_next(mut self) -> Self {
+        self.require_next = true;
+        self
+    }
+
+    /// Registers a wrapper.
+    #[track_caller]
+    pub fn tap<F>(&self, tap: impl Into<Tap>, f: F) -> Result<TapHandle, RegisterError>
+    where
+        F: for<'a> Fn(&'a mut C, Next<'a, C, O>) -> BoxFuture<'a, Result<O, TapError>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.reg.register(Registration {
+            tap: tap.into(),
+            kind: TapKind::Async,
+            site: Site::caller(),
+            handler: Arc::new(f),
+        })
+    }
+
+    /// Unregisters a wrapper.
+    pub fn remove(&self, handle: TapHandle) -> Result<(), RegisterError> {
+        self.reg.remove(handle)
+    }
+
+    /// Installs an interceptor.
+    pub fn intercept(&self, interceptor: Arc<dyn Interceptor>) {
+        self.reg.intercept(interceptor)
+    }
+
+    /// The wrappers from outermost to innermost.
+    pub fn explain(&self) -> Explain {
+        self.reg.explain()
+    }
+
+    /// The number of wrappers.
+    pub fn len(&self) -> usize {
+        self.reg.len()
+    }
+
+    /// `true` if no wrapper is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Runs `inner` inside every wrapper, the first-ordered one outermost.
+    pub async fn call<F>(&self, ctx: &mut C, inner: F) -> Result<Outcome<O>, HookError>
+    where
+        F: for<'b> Fn(&'b mut C) -> BoxFuture<'b, Result<O, TapError>> + Send + Sync,
+    {
+        let snapshot = self.reg.load_full();
+        let reached = AtomicUsize::new(0);
+        let next = Next {
+            hook: &self.reg.name,
+            rest: &snapshot.taps,
+            interceptors: snapshot.interceptors.as_deref(),
+            inner: &inner,
+            depth: 0,
+            reached: &reached,
+        };
+        let output = next.run(ctx).await?;
+        let depth = reached.load(Ordering::Relaxed);
+        let origin = match snapshot.taps.get(depth) {
+            // The deepest level reached is a wrapper, so it returned without calling `next`.
+            Some(slot) => {
+                if self.require_next {
+                    return Err(HookError::new(
+                        self.reg.name.clone(),
+                        Phase::Call,
+                        ErrorKind::NextNotCalled,
+                    )
+                    .with_tap(&slot.info));
+                }
+                tracing::warn!(
+                    hook = &*self.reg.name,
+                    tap = slot.info.name(),
+                    site = %slot.info.site(),
+                    "around tap returned without calling `next`; the wrapped function did not run"
+                );
+                Origin::ShortCircuit {
+                    tap: slot.info.name_arc().clone(),
+                }
+            }
+            _ => Origin::Handler,
+        };
+        Ok(Outcome {
+            output,
+            origin,
+            isolated: Vec::new(),
+        })
+    }
+}

@@ -1,0 +1,306 @@
+//! The tap list behind every hook kind: registration, removal, ordering, and the immutable
+//! snapshot that calls read.
+//!
+//! Writers (register, remove, intercept) take a mutex, compute the new order and publish a new
+//! snapshot; readers load the current snapshot without locking and never sort or allocate. A call
+//! that is running keeps the snapshot it started with, so removal during dispatch is safe.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
+
+use crate::error::RegisterError;
+use crate::explain::Explain;
+use crate::intercept::Interceptor;
+use crate::order::order;
+use crate::tap::{ModuleRef, Placement, Site, Tap, TapHandle, TapInfo, TapKind};
+
+static NEXT_HOOK_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One tap in a published snapshot.
+pub(crate) struct Slot<H> {
+    pub(crate) handler: H,
+    pub(crate) info: Arc<TapInfo>,
+}
+
+/// The ordered, immutable view that calls read.
+pub(crate) struct Snapshot<H> {
+    pub(crate) taps: Box<[Slot<H>]>,
+    /// `None` when no interceptor is installed: the call path then skips timing entirely.
+    pub(crate) interceptors: Option<Box<[Arc<dyn Interceptor>]>>,
+}
+
+struct Entry<H> {
+    id: u64,
+    info: Arc<TapInfo>,
+    handler: H,
+}
+
+struct State<H> {
+    entries: Vec<Entry<H>>,
+    next_first: i64,
+    next_last: i64,
+    next_id: u64,
+    interceptors: Vec<Arc<dyn Interceptor>>,
+}
+
+/// A registration request, as the typed hook front-ends pass it down.
+pub(crate) struct Registration<H> {
+    pub(crate) tap: Tap,
+    pub(crate) kind: TapKind,
+    pub(crate) site: Site,
+    pub(crate) handler: H,
+}
+
+pub(crate) struct Registry<H> {
+    pub(crate) name: Arc<str>,
+    id: u64,
+    state: Mutex<State<H>>,
+    snapshot: ArcSwap<Snapshot<H>>,
+}
+
+impl<H: Clone + Send + Sync + 'static> Registry<H> {
+    pub(crate) fn new(name: Cow<'static, str>) -> Self {
+        Registry {
+            name: Arc::from(&*name),
+            id: NEXT_HOOK_ID.fetch_add(1, Ordering::Relaxed),
+            state: Mutex::new(State {
+                entries: Vec::new(),
+                next_first: 0,
+                next_last: 0,
+                next_id: 1,
+                interceptors: Vec::new(),
+            }),
+            snapshot: ArcSwap::from_pointee(Snapshot {
+                taps: Box::new([]),
+                interceptors: None,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<H>> {
+        // A panic while holding the lock cannot leave the state half-written: every change is
+        // computed on the side and swapped in at the end.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn register(
+        self: &Arc<Self>,
+        reg: Registration<H>,
+    ) -> Result<TapHandle, RegisterError> {
+        let Registration {
+            mut tap,
+            kind,
+            site,
+            handler,
+        } = reg;
+        let owner = tap.module.take();
+        let module: Option<ModuleRef> = owner.as_ref().map(|o| o.module.clone());
+        if tap.timeout.is_some() && kind == TapKind::Sync {
+            return Err(RegisterError::SyncTimeout {
+                hook: self.name.to_string(),
+                tap: tap.name.to_string(),
+            });
+        }
+        let mut state = self.lock();
+        let module_name = module.as_ref().map(|m| &*m.name);
+        let existing = state
+            .entries
+            .iter()
+            .position(|e| *e.info.name == *tap.name && e.info.module() == module_name);
+        if let (Some(i), false) = (existing, tap.replace) {
+            return Err(RegisterError::Duplicate {
+                hook: self.name.to_string(),
+                name: tap.name.to_string(),
+                module: module_name.map(str::to_owned),
+                existing: state.entries[i].info.site.to_string(),
+            });
+        }
+        let seq = match tap.placement {
+            Placement::First => state.next_first - 1,
+            Placement::Last => state.next_last + 1,
+        };
+        let info = Arc::new(TapInfo {
+            name: Arc::from(&*tap.name),
+            module,
+            stage: tap.stage,
+            placement: tap.placement,
+            seq,
+            before: tap.before,
+            after: tap.after,
+            timeout: tap.timeout,
+            kind,
+            site,
+        });
+        let id = state.next_id;
+        let mut entries: Vec<(u64, Arc<TapInfo>, H)> = state
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != existing)
+            .map(|(_, e)| (e.id, e.info.clone(), e.handler.clone()))
+            .collect();
+        entries.push((id, info.clone(), handler));
+        let infos: Vec<Arc<TapInfo>> = entries.iter().map(|e| e.1.clone()).collect();
+        let positions = order(&self.name, &infos)?;
+
+        match tap.placement {
+            Placement::First => state.next_first = seq,
+            Placement::Last => state.next_last = seq,
+        }
+        state.next_id += 1;
+        state.entries = entries
+            .into_iter()
+            .map(|(id, info, handler)| Entry { id, info, handler })
+            .collect();
+        self.publish(&state, &positions);
+        for interceptor in &state.interceptors {
+            interceptor.register(&self.name, &info);
+        }
+        let handle = TapHandle {
+            hook: self.id,
+            tap: id,
+        };
+        if let Some(owner) = owner {
+            owner.record(self.clone(), handle);
+        }
+        Ok(handle)
+    }
+
+    pub(crate) fn remove(&self, handle: TapHandle) -> Result<(), RegisterError> {
+        self.remove_all(&[handle])
+    }
+
+    /// Removes several taps at once (a module's), or none if any cannot go.
+    pub(crate) fn remove_all(&self, handles: &[TapHandle]) -> Result<(), RegisterError> {
+        let mut state = self.lock();
+        let unknown = || RegisterError::UnknownHandle {
+            hook: self.name.to_string(),
+        };
+        let mut doomed = Vec::with_capacity(handles.len());
+        for handle in handles {
+            if handle.hook != self.id {
+                return Err(unknown());
+            }
+            let i = state
+                .entries
+                .iter()
+                .position(|e| e.id == handle.tap)
+                .ok_or_else(unknown)?;
+            doomed.push(i);
+        }
+        let keep = |i: usize| !doomed.contains(&i);
+        for &d in &doomed {
+            let gone = &state.entries[d].info;
+            let referenced_by: Vec<String> = state
+                .entries
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| keep(i))
+                .filter(|(_, e)| {
+                    e.info.before().chain(e.info.after()).any(|r| {
+                        gone.matches(r)
+                            && !state.entries.iter().enumerate().any(|(j, o)| {
+                                keep(j) && o.info.matches(r) && !Arc::ptr_eq(&o.info, &e.info)
+                            })
+                    })
+                })
+                .map(|(_, e)| e.info.name().to_owned())
+                .collect();
+            if !referenced_by.is_empty() {
+                return Err(RegisterError::Referenced {
+                    hook: self.name.to_string(),
+                    tap: gone.name().to_owned(),
+                    referenced_by,
+                });
+            }
+        }
+        let infos: Vec<Arc<TapInfo>> = (0..state.entries.len())
+            .filter(|&i| keep(i))
+            .map(|i| state.entries[i].info.clone())
+            .collect();
+        let positions = order(&self.name, &infos)?;
+        let mut i = 0;
+        state.entries.retain(|_| {
+            i += 1;
+            keep(i - 1)
+        });
+        self.publish(&state, &positions);
+        Ok(())
+    }
+
+    pub(crate) fn intercept(&self, interceptor: Arc<dyn Interceptor>) {
+        let mut state = self.lock();
+        for entry in &state.entries {
+            interceptor.register(&self.name, &entry.info);
+        }
+        state.interceptors.push(interceptor);
+        let current = self.load_full();
+        self.snapshot.store(Arc::new(Snapshot {
+            taps: current
+                .taps
+                .iter()
+                .map(|s| Slot {
+                    handler: s.handler.clone(),
+                    info: s.info.clone(),
+                })
+                .collect(),
+            interceptors: Some(state.interceptors.iter().cloned().collect()),
+        }));
+    }
+
+    fn publish(&self, state: &State<H>, positions: &[usize]) {
+        let taps = positions
+            .iter()
+            .map(|&i| Slot {
+                handler: state.entries[i].handler.clone(),
+                info: state.entries[i].info.clone(),
+            })
+            .collect();
+        let interceptors =
+            (!state.interceptors.is_empty()).then(|| state.interceptors.iter().cloned().collect());
+        self.snapshot
+            .store(Arc::new(Snapshot { taps, interceptors }));
+    }
+}
+
+impl<H> Registry<H> {
+    /// The current snapshot, for a synchronous call (no reference count traffic).
+    #[inline]
+    pub(crate) fn load(&self) -> arc_swap::Guard<Arc<Snapshot<H>>> {
+        self.snapshot.load()
+    }
+
+    /// The current snapshot, owned, for a call that awaits.
+    #[inline]
+    pub(crate) fn load_full(&self) -> Arc<Snapshot<H>> {
+        self.snapshot.load_full()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.load().taps.len()
+    }
+
+    pub(crate) fn explain(&self) -> Explain {
+        let snapshot = self.load();
+        Explain::new(
+            self.name.to_string(),
+            snapshot.taps.iter().map(|s| s.info.clone()).collect(),
+        )
+    }
+}
+
+/// Type-erased removal, so a module can remove its taps from hooks of any context type.
+pub(crate) trait RemoveTaps: Send + Sync {
+    fn remove_taps(&self, handles: &[TapHandle]) -> Result<(), RegisterError>;
+}
+
+impl<H: Clone + Send + Sync + 'static> RemoveTaps for Registry<H> {
+    fn remove_taps(&self, handles: &[TapHandle]) -> Result<(), RegisterError> {
+        self.remove_all(handles)
+    }
+}
