@@ -20,6 +20,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -37,15 +38,42 @@ type AroundFn<C, O> = Arc<
     dyn for<'a> Fn(&'a mut C, Next<'a, C, O>) -> BoxFuture<'a, Result<O, TapError>> + Send + Sync,
 >;
 
-type InnerFn<'a, C, O> =
-    dyn for<'b> Fn(&'b mut C) -> BoxFuture<'b, Result<O, TapError>> + Send + Sync + 'a;
+/// A marker handed to the wrapped function of [`AroundHook::call`] next to the context. It
+/// carries no data: its type tells the compiler that the function's future lives no longer than
+/// the caller's borrows (`'s`), which is what lets the wrapped function borrow locals — a
+/// database transaction, a counter — instead of needing `'static` captures.
+pub struct Scope<'b, 's>(PhantomData<&'b &'s ()>);
+
+impl fmt::Debug for Scope<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Scope")
+    }
+}
+
+/// The wrapped function, erased. A method with `&'b self` (rather than a `dyn Fn` returning
+/// `BoxFuture<'b>`) keeps the caller's borrow lifetime out of the type, so `Next` needs one
+/// lifetime only.
+trait Inner<C, O>: Send + Sync {
+    fn call<'b>(&'b self, ctx: &'b mut C) -> BoxFuture<'b, Result<O, TapError>>;
+}
+
+struct Scoped<'s, F>(F, PhantomData<&'s ()>);
+
+impl<'s, C, O, F> Inner<C, O> for Scoped<'s, F>
+where
+    F: for<'b> Fn(&'b mut C, Scope<'b, 's>) -> BoxFuture<'b, Result<O, TapError>> + Send + Sync,
+{
+    fn call<'b>(&'b self, ctx: &'b mut C) -> BoxFuture<'b, Result<O, TapError>> {
+        (self.0)(ctx, Scope(PhantomData))
+    }
+}
 
 /// The rest of the chain, handed to an around tap. Consumed by [`Next::run`].
 pub struct Next<'a, C, O> {
     hook: &'a Arc<str>,
     rest: &'a [Slot<AroundFn<C, O>>],
     interceptors: Option<&'a [Arc<dyn Interceptor>]>,
-    inner: &'a InnerFn<'a, C, O>,
+    inner: &'a (dyn Inner<C, O> + 'a),
     depth: usize,
     reached: &'a AtomicUsize,
 }
@@ -68,7 +96,7 @@ impl<'a, C: Send + 'static, O: Send + 'static> Next<'a, C, O> {
         Box::pin(async move {
             self.reached.fetch_max(self.depth, Ordering::Relaxed);
             let Some((slot, rest)) = self.rest.split_first() else {
-                return run_handler(self.hook, Phase::Handler, (self.inner)(ctx)).await;
+                return run_handler(self.hook, Phase::Handler, self.inner.call(ctx)).await;
             };
             let call = TapCall {
                 hook: self.hook,
@@ -104,8 +132,9 @@ impl<'a, C: Send + 'static, O: Send + 'static> Next<'a, C, O> {
 ///     let body = next.run(url).await?;
 ///     Ok(body.to_uppercase())
 /// }))?;
+/// let prefix = String::from("body of"); // the wrapped function may borrow locals
 /// let out = fetch
-///     .call(&mut "example".to_string(), |url| Box::pin(async move { Ok(format!("body of {url}")) }))
+///     .call(&mut "example".to_string(), |url, _| Box::pin(async { Ok(format!("{prefix} {url}")) }))
 ///     .await?;
 /// assert_eq!(out.output, "BODY OF EXAMPLE");
 /// assert_eq!(out.origin, Origin::Handler);
@@ -195,10 +224,17 @@ impl<C: Send + 'static, O: Send + 'static> AroundHook<C, O> {
     }
 
     /// Runs `inner` inside every wrapper, the first-ordered one outermost.
-    pub async fn call<F>(&self, ctx: &mut C, inner: F) -> Result<Outcome<O>, HookError>
+    ///
+    /// `inner` takes the context and a [`Scope`] marker (ignore it: `|ctx, _| ..`) and may borrow
+    /// anything that outlives the call.
+    pub async fn call<'s, F>(&self, ctx: &mut C, inner: F) -> Result<Outcome<O>, HookError>
     where
-        F: for<'b> Fn(&'b mut C) -> BoxFuture<'b, Result<O, TapError>> + Send + Sync,
+        F: for<'b> Fn(&'b mut C, Scope<'b, 's>) -> BoxFuture<'b, Result<O, TapError>>
+            + Send
+            + Sync
+            + 's,
     {
+        let inner = Scoped(inner, PhantomData);
         let snapshot = self.reg.load_full();
         let reached = AtomicUsize::new(0);
         let next = Next {

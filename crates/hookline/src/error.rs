@@ -28,6 +28,8 @@ pub enum Phase {
     Handler,
     /// An after-tap of a pipeline.
     After,
+    /// Ordering a transaction's diffs into dependency levels: nothing ran yet.
+    Plan,
     /// A pre-action hook of a transaction (model or resource action).
     PreAction,
     /// A transaction action itself.
@@ -50,6 +52,7 @@ impl Phase {
             Phase::Before => "before",
             Phase::Handler => "handler",
             Phase::After => "after",
+            Phase::Plan => "plan",
             Phase::PreAction => "pre-action",
             Phase::Action => "action",
             Phase::PostAction => "post-action",
@@ -108,6 +111,7 @@ pub enum ErrorKind {
 pub struct HookError {
     hook: Arc<str>,
     tap: Option<Arc<TapInfo>>,
+    action: Option<Arc<str>>,
     phase: Phase,
     kind: ErrorKind,
     committed: bool,
@@ -121,6 +125,7 @@ impl HookError {
         HookError {
             hook: hook.into(),
             tap: None,
+            action: None,
             phase,
             kind,
             committed: false,
@@ -164,6 +169,19 @@ impl HookError {
     /// The tap to blame, if a tap (not a handler) failed.
     pub fn tap(&self) -> Option<&TapInfo> {
         self.tap.as_deref()
+    }
+
+    /// The transaction action the failing hook or action is bound to (see
+    /// [`transaction`](crate::transaction)), if any.
+    pub fn action(&self) -> Option<&str> {
+        self.action.as_deref()
+    }
+
+    /// Names the transaction action the error belongs to. Integrations that run actions of their
+    /// own use this so their errors name the action like the engine's do.
+    pub fn with_action(mut self, action: impl Into<Arc<str>>) -> Self {
+        self.action = Some(action.into());
+        self
     }
 
     /// The phase of the call.
@@ -233,6 +251,9 @@ impl fmt::Display for HookError {
             }
             write!(f, " (registered at {})", tap.site())?;
         }
+        if let Some(action) = &self.action {
+            write!(f, ", action `{action}`")?;
+        }
         write!(f, ", {} phase", self.phase)?;
         if self.committed {
             f.write_str(", after commit")?;
@@ -253,6 +274,7 @@ impl fmt::Debug for HookError {
         let mut s = f.debug_struct("HookError");
         s.field("hook", &self.hook)
             .field("tap", &self.tap.as_ref().map(|t| t.name()))
+            .field("action", &self.action)
             .field("phase", &self.phase)
             .field("kind", &self.kind)
             .field("committed", &self.committed);
@@ -342,10 +364,42 @@ pub enum RegisterError {
         /// The tap.
         tap: String,
     },
+    /// A transaction hook was bound to an action id that is not registered as an action of the
+    /// expected kind (see [`transaction`](crate::transaction)).
+    #[error(
+        "transaction `{transaction}`: no {expected} action `{action}` is registered{}; register the action before binding hooks to it",
+        found_suffix(.found)
+    )]
+    UnknownAction {
+        /// The transaction engine's name.
+        transaction: String,
+        /// The action id the hook was bound to.
+        action: String,
+        /// The kind of action the hook list is for: `"model"` or `"resource"`.
+        expected: &'static str,
+        /// The kind of the action registered under that id, if it is the other kind.
+        found: Option<&'static str>,
+    },
+    /// An action id was registered twice in one transaction engine.
+    #[error(
+        "transaction `{transaction}`: an action with id `{action}` is already registered; action ids must be unique"
+    )]
+    DuplicateAction {
+        /// The transaction engine's name.
+        transaction: String,
+        /// The action id.
+        action: String,
+    },
     /// A module problem: unknown dependency, dependency cycle, duplicate module, or removal of a
     /// module others depend on.
     #[error("{0}")]
     Module(String),
+}
+
+fn found_suffix(found: &Option<&'static str>) -> String {
+    found
+        .map(|kind| format!(" (that id is a {kind} action)"))
+        .unwrap_or_default()
 }
 
 fn module_suffix(module: &Option<String>) -> String {

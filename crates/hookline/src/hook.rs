@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
-use crate::dispatch::{AsyncFn, SyncFn, TapCall};
+use crate::dispatch::{AsyncFn, Series, SyncFn, SyncRun};
 use crate::error::{HookError, Phase, RegisterError};
 use crate::explain::Explain;
 use crate::flow::{Flow, TapResult};
@@ -50,6 +50,17 @@ pub(crate) enum Handler<C, O> {
     Async(AsyncFn<C, O>),
 }
 
+impl<C, O> Handler<C, O> {
+    /// The tap, if it is synchronous.
+    #[inline]
+    fn sync(&self) -> Option<&SyncFn<C, O>> {
+        match self {
+            Handler::Sync(f) => Some(f),
+            Handler::Async(_) => None,
+        }
+    }
+}
+
 impl<C, O> Clone for Handler<C, O> {
     fn clone(&self) -> Self {
         match self {
@@ -59,28 +70,50 @@ impl<C, O> Clone for Handler<C, O> {
     }
 }
 
-/// Runs the taps of a snapshot in order over `ctx`; sync taps inline, async taps awaited.
-/// Returns the short-circuit value with the tap that produced it.
+/// Runs the taps of `reg` in order over `ctx`; sync taps inline, async taps awaited. Returns the
+/// short-circuit value with the tap that produced it.
+///
+/// The sync taps at the front run under a borrowed snapshot guard, which is cheaper than owning
+/// the snapshot; it is owned (to be held across `.await`) only once an async tap is reached.
 pub(crate) async fn run_series<C, O>(
-    hook: &Arc<str>,
-    snapshot: &Snapshot<Handler<C, O>>,
+    reg: &Registry<Handler<C, O>>,
     phase: Phase,
     ctx: &mut C,
 ) -> Result<Option<(O, Arc<TapInfo>)>, HookError> {
-    let interceptors = snapshot.interceptors.as_deref();
-    for slot in snapshot.taps.iter() {
-        let call = TapCall {
-            hook,
-            info: &slot.info,
+    let (snapshot, mut next) = {
+        let guard = reg.load();
+        let series = Series {
+            hook: &reg.name,
             phase,
-            interceptors,
+            interceptors: guard.interceptors.as_deref(),
         };
-        let flow = match &slot.handler {
-            Handler::Sync(f) => call.run_sync(|| f(ctx))?,
-            Handler::Async(f) => call.run_async(&**f, ctx).await?,
-        };
-        if let Flow::Return(value) = flow {
-            return Ok(Some((value, slot.info.clone())));
+        match series.run_sync_taps(&guard.taps, ctx, Handler::sync)? {
+            SyncRun::Returned(value, i) => return Ok(Some((value, guard.taps[i].info.clone()))),
+            SyncRun::Continued(ran) if ran == guard.taps.len() => return Ok(None),
+            SyncRun::Continued(ran) => (arc_swap::Guard::into_inner(guard), ran),
+        }
+    };
+    let series = Series {
+        hook: &reg.name,
+        phase,
+        interceptors: snapshot.interceptors.as_deref(),
+    };
+    let taps = &snapshot.taps[..];
+    while let Some(slot) = taps.get(next) {
+        match &slot.handler {
+            // A run of sync taps is dispatched in one go, without a future per tap.
+            Handler::Sync(_) => match series.run_sync_taps(&taps[next..], ctx, Handler::sync)? {
+                SyncRun::Continued(ran) => next += ran,
+                SyncRun::Returned(value, i) => {
+                    return Ok(Some((value, taps[next + i].info.clone())));
+                }
+            },
+            Handler::Async(f) => {
+                if let Flow::Return(value) = series.tap(&slot.info).run_async(&**f, ctx).await? {
+                    return Ok(Some((value, slot.info.clone())));
+                }
+                next += 1;
+            }
         }
     }
     Ok(None)
@@ -251,13 +284,10 @@ impl<C: Send + 'static, O: Send + 'static> Hook<C, O> {
     /// short-circuited (the rest did not run), or [`Flow::Continue`] if all continued. The first
     /// error stops the chain and is returned, naming the tap.
     pub async fn call(&self, ctx: &mut C) -> Result<Flow<O>, HookError> {
-        let snapshot = self.reg.load_full();
-        Ok(
-            match run_series(&self.reg.name, &snapshot, Phase::Call, ctx).await? {
-                Some((value, _)) => Flow::Return(value),
-                None => Flow::Continue,
-            },
-        )
+        Ok(match run_series(&self.reg, Phase::Call, ctx).await? {
+            Some((value, _)) => Flow::Return(value),
+            None => Flow::Continue,
+        })
     }
 
     /// Bail: runs the taps until one returns a value, and returns that value (tapable's
@@ -273,8 +303,7 @@ impl<C: Send + 'static, O: Send + 'static> Hook<C, O> {
         phase: Phase,
         ctx: &mut C,
     ) -> Result<Option<(O, Arc<TapInfo>)>, HookError> {
-        let snapshot = self.reg.load_full();
-        run_series(&self.reg.name, &snapshot, phase, ctx).await
+        run_series(&self.reg, phase, ctx).await
     }
 
     pub(crate) fn name_arc(&self) -> &Arc<str> {
@@ -382,19 +411,17 @@ impl<C: 'static, O: 'static> SyncHook<C, O> {
     /// Runs the taps in order (see [`Hook::call`]).
     pub fn call(&self, ctx: &mut C) -> Result<Flow<O>, HookError> {
         let snapshot = self.reg.load();
-        let interceptors = snapshot.interceptors.as_deref();
-        for slot in snapshot.taps.iter() {
-            let call = TapCall {
-                hook: &self.reg.name,
-                info: &slot.info,
-                phase: Phase::Call,
-                interceptors,
-            };
-            if let Flow::Return(value) = call.run_sync(|| (slot.handler)(ctx))? {
-                return Ok(Flow::Return(value));
-            }
-        }
-        Ok(Flow::Continue)
+        let series = Series {
+            hook: &self.reg.name,
+            phase: Phase::Call,
+            interceptors: snapshot.interceptors.as_deref(),
+        };
+        Ok(
+            match series.run_sync_taps(&snapshot.taps, ctx, |f: &SyncFn<C, O>| Some(f))? {
+                SyncRun::Returned(value, _) => Flow::Return(value),
+                SyncRun::Continued(_) => Flow::Continue,
+            },
+        )
     }
 
     /// Bail: the first value a tap returns (see [`Hook::bail`]).

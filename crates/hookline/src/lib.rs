@@ -129,6 +129,15 @@
 //! installed; a `tracing` span is opened per tap at `TRACE` level. `BENCHMARKS.md` in the
 //! repository has the measurements.
 //!
+//! ## Transactions
+//!
+//! [`transaction`] is the Octo model on top of these hooks: a transaction's diffs are applied in
+//! dependency levels by model actions, then resource actions, through a per-transaction session
+//! (a staged copy, or a database transaction), and committed by a committer. Modules tap six hook
+//! lists — pre/post commit, pre/post model action (which may replace the action's outputs),
+//! pre/post resource action — and the module hierarchy orders them. Errors say whether anything
+//! was committed.
+//!
 //! ## Failures
 //!
 //! - an error or rejection from a tap stops the chain and is returned, naming the tap;
@@ -152,8 +161,9 @@ mod pipeline;
 mod registry;
 mod share;
 mod tap;
+pub mod transaction;
 
-pub use around::{AroundHook, Next};
+pub use around::{AroundHook, Next, Scope};
 pub use error::{BoxError, ErrorKind, HookError, Phase, RegisterError};
 pub use explain::Explain;
 pub use flow::{Flow, Origin, Outcome, TapError, TapResult};

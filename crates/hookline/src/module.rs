@@ -249,20 +249,23 @@ impl Modules {
     }
 }
 
-/// Removes recorded taps, grouped per hook so each hook changes once.
+/// Removes recorded taps, grouped per hook so each hook changes once. Every hook is checked
+/// first, so a refusal on one hook leaves the taps on all hooks in place.
 fn remove_recorded(taps: &Mutex<Recorded>) -> Result<(), RegisterError> {
     let mut taps = lock(taps);
-    while let Some((registry, _)) = taps.first() {
-        let registry = registry.clone();
-        let (mine, rest): (Recorded, Recorded) =
-            taps.drain(..).partition(|(r, _)| Arc::ptr_eq(r, &registry));
-        let handles: Vec<TapHandle> = mine.iter().map(|(_, h)| *h).collect();
-        if let Err(error) = registry.remove_taps(&handles) {
-            taps.extend(mine);
-            taps.extend(rest);
-            return Err(error);
+    let mut groups: Vec<(Arc<dyn RemoveTaps>, Vec<TapHandle>)> = Vec::new();
+    for (registry, handle) in taps.iter() {
+        match groups.iter_mut().find(|(r, _)| Arc::ptr_eq(r, registry)) {
+            Some((_, handles)) => handles.push(*handle),
+            None => groups.push((registry.clone(), vec![*handle])),
         }
-        *taps = rest;
     }
+    for (registry, handles) in &groups {
+        registry.check_removal(handles)?;
+    }
+    for (registry, handles) in &groups {
+        registry.remove_taps(handles)?;
+    }
+    taps.clear();
     Ok(())
 }

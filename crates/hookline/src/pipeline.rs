@@ -90,7 +90,9 @@ impl<I, O> After<I, O> {
         self.error().map_or(200, HookError::status)
     }
 
-    /// How the output (or error) came to be.
+    /// How the output (or error) came to be. On the error path, [`Origin::ShortCircuit`] means
+    /// a before-tap failed and the handler never ran; [`Origin::Handler`] that the handler ran
+    /// and failed.
     pub fn origin(&self) -> &Origin {
         &self.origin
     }
@@ -249,7 +251,17 @@ impl<I: Send + 'static, O: Send + 'static> Pipeline<I, O> {
         let Before { input, share } = before;
         let (result, origin) = match produced {
             Ok((output, origin)) => (Ok(output), origin),
-            Err(error) => (Err(error), Origin::Handler),
+            // A before-tap that failed ended the call as a short-circuit does: the handler never
+            // ran, and the error names the tap.
+            Err(error) => {
+                let origin = match (error.phase(), error.tap()) {
+                    (Phase::Before, Some(tap)) => Origin::ShortCircuit {
+                        tap: Arc::from(tap.name()),
+                    },
+                    _ => Origin::Handler,
+                };
+                (Err(error), origin)
+            }
         };
         self.finish(input, result, origin, share).await
     }

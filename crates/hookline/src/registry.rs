@@ -178,59 +178,61 @@ impl<H: Clone + Send + Sync + 'static> Registry<H> {
     /// Removes several taps at once (a module's), or none if any cannot go.
     pub(crate) fn remove_all(&self, handles: &[TapHandle]) -> Result<(), RegisterError> {
         let mut state = self.lock();
-        let unknown = || RegisterError::UnknownHandle {
-            hook: self.name.to_string(),
-        };
-        let mut doomed = Vec::with_capacity(handles.len());
+        let (keep, positions) = self.plan_removal(&state, handles)?;
+        let mut i = 0;
+        state.entries.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+        self.publish(&state, &positions);
+        Ok(())
+    }
+
+    /// Checks that `handles` could be removed now, changing nothing.
+    pub(crate) fn check_removal(&self, handles: &[TapHandle]) -> Result<(), RegisterError> {
+        self.plan_removal(&self.lock(), handles).map(|_| ())
+    }
+
+    /// Which entries stay, and their order, if `handles` go. Refuses unknown handles and a
+    /// removal that would leave another tap's `before`/`after` constraint dangling.
+    fn plan_removal(
+        &self,
+        state: &State<H>,
+        handles: &[TapHandle],
+    ) -> Result<(Vec<bool>, Vec<usize>), RegisterError> {
+        let mut keep = vec![true; state.entries.len()];
         for handle in handles {
-            if handle.hook != self.id {
-                return Err(unknown());
-            }
             let i = state
                 .entries
                 .iter()
                 .position(|e| e.id == handle.tap)
-                .ok_or_else(unknown)?;
-            doomed.push(i);
-        }
-        let keep = |i: usize| !doomed.contains(&i);
-        for &d in &doomed {
-            let gone = &state.entries[d].info;
-            let referenced_by: Vec<String> = state
-                .entries
-                .iter()
-                .enumerate()
-                .filter(|&(i, _)| keep(i))
-                .filter(|(_, e)| {
-                    e.info.before().chain(e.info.after()).any(|r| {
-                        gone.matches(r)
-                            && !state.entries.iter().enumerate().any(|(j, o)| {
-                                keep(j) && o.info.matches(r) && !Arc::ptr_eq(&o.info, &e.info)
-                            })
-                    })
-                })
-                .map(|(_, e)| e.info.name().to_owned())
-                .collect();
-            if !referenced_by.is_empty() {
-                return Err(RegisterError::Referenced {
+                .filter(|_| handle.hook == self.id)
+                .ok_or_else(|| RegisterError::UnknownHandle {
                     hook: self.name.to_string(),
-                    tap: gone.name().to_owned(),
-                    referenced_by,
-                });
-            }
+                })?;
+            keep[i] = false;
         }
-        let infos: Vec<Arc<TapInfo>> = (0..state.entries.len())
-            .filter(|&i| keep(i))
-            .map(|i| state.entries[i].info.clone())
+        let infos: Vec<Arc<TapInfo>> = state
+            .entries
+            .iter()
+            .zip(&keep)
+            .filter(|(_, keep)| **keep)
+            .map(|(e, _)| e.info.clone())
             .collect();
-        let positions = order(&self.name, &infos)?;
-        let mut i = 0;
-        state.entries.retain(|_| {
-            i += 1;
-            keep(i - 1)
-        });
-        self.publish(&state, &positions);
-        Ok(())
+        let positions = order(&self.name, &infos).map_err(|error| match error {
+            RegisterError::UnknownTap {
+                hook,
+                tap,
+                reference,
+                ..
+            } => RegisterError::Referenced {
+                hook,
+                tap: reference,
+                referenced_by: vec![tap],
+            },
+            other => other,
+        })?;
+        Ok((keep, positions))
     }
 
     pub(crate) fn intercept(&self, interceptor: Arc<dyn Interceptor>) {
@@ -296,10 +298,15 @@ impl<H> Registry<H> {
 
 /// Type-erased removal, so a module can remove its taps from hooks of any context type.
 pub(crate) trait RemoveTaps: Send + Sync {
+    fn check_removal(&self, handles: &[TapHandle]) -> Result<(), RegisterError>;
     fn remove_taps(&self, handles: &[TapHandle]) -> Result<(), RegisterError>;
 }
 
 impl<H: Clone + Send + Sync + 'static> RemoveTaps for Registry<H> {
+    fn check_removal(&self, handles: &[TapHandle]) -> Result<(), RegisterError> {
+        Registry::check_removal(self, handles)
+    }
+
     fn remove_taps(&self, handles: &[TapHandle]) -> Result<(), RegisterError> {
         self.remove_all(handles)
     }

@@ -262,7 +262,6 @@ impl TapInfo {
 
 /// Proof of a registration, used to [remove](crate::Hook::remove) the tap again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[must_use = "keep the handle to remove the tap later, or drop it explicitly"]
 pub struct TapHandle {
     pub(crate) hook: u64,
     pub(crate) tap: u64,
