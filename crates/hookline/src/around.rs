@@ -132,9 +132,12 @@ impl<'a, C: Send + 'static, O: Send + 'static> Next<'a, C, O> {
 ///     let body = next.run(url).await?;
 ///     Ok(body.to_uppercase())
 /// }))?;
-/// let prefix = String::from("body of"); // the wrapped function may borrow locals
+/// let prefix = String::from("body of");
+/// let prefix = &prefix; // the wrapped function may borrow locals
 /// let out = fetch
-///     .call(&mut "example".to_string(), |url, _| Box::pin(async { Ok(format!("{prefix} {url}")) }))
+///     .call(&mut "example".to_string(), |url, _| {
+///         Box::pin(async move { Ok(format!("{prefix} {url}")) })
+///     })
 ///     .await?;
 /// assert_eq!(out.output, "BODY OF EXAMPLE");
 /// assert_eq!(out.origin, Origin::Handler);

@@ -108,7 +108,10 @@ pub enum ErrorKind {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap().unwrap();
 /// ```
-pub struct HookError {
+pub struct HookError(Box<Inner>);
+
+/// Boxed so that `Result<_, HookError>` stays small on the hot path of every call.
+struct Inner {
     hook: Arc<str>,
     tap: Option<Arc<TapInfo>>,
     action: Option<Arc<str>>,
@@ -122,7 +125,7 @@ impl HookError {
     /// Builds an error for `hook` in `phase`. Integrations (the data and action layers) use this
     /// for errors of their own; taps return [`TapError`] instead.
     pub fn new(hook: impl Into<Arc<str>>, phase: Phase, kind: ErrorKind) -> Self {
-        HookError {
+        HookError(Box::new(Inner {
             hook: hook.into(),
             tap: None,
             action: None,
@@ -130,7 +133,7 @@ impl HookError {
             kind,
             committed: false,
             suppressed: Vec::new(),
-        }
+        }))
     }
 
     pub(crate) fn from_tap(
@@ -139,86 +142,89 @@ impl HookError {
         phase: Phase,
         error: TapError,
     ) -> Self {
-        match error.repr {
+        match *error.repr {
             TapErrorRepr::Fail(boxed) => match boxed.downcast::<HookError>() {
                 // A tap passed on an error from a nested hook (e.g. `next` of an around hook):
                 // keep its original location.
                 Ok(inner) => *inner,
-                Err(boxed) => HookError {
-                    tap: tap.cloned(),
-                    ..HookError::new(hook.clone(), phase, ErrorKind::Failed(boxed))
-                },
+                Err(boxed) => {
+                    let mut error = HookError::new(hook.clone(), phase, ErrorKind::Failed(boxed));
+                    error.0.tap = tap.cloned();
+                    error
+                }
             },
-            TapErrorRepr::Reject { status, message } => HookError {
-                tap: tap.cloned(),
-                ..HookError::new(hook.clone(), phase, ErrorKind::Rejected { status, message })
-            },
+            TapErrorRepr::Reject { status, message } => {
+                let mut error =
+                    HookError::new(hook.clone(), phase, ErrorKind::Rejected { status, message });
+                error.0.tap = tap.cloned();
+                error
+            }
         }
     }
 
     pub(crate) fn with_tap(mut self, tap: &Arc<TapInfo>) -> Self {
-        self.tap = Some(tap.clone());
+        self.0.tap = Some(tap.clone());
         self
     }
 
     /// The name of the hook the error happened in.
     pub fn hook(&self) -> &str {
-        &self.hook
+        &self.0.hook
     }
 
     /// The tap to blame, if a tap (not a handler) failed.
     pub fn tap(&self) -> Option<&TapInfo> {
-        self.tap.as_deref()
+        self.0.tap.as_deref()
     }
 
     /// The transaction action the failing hook or action is bound to (see
     /// [`transaction`](crate::transaction)), if any.
     pub fn action(&self) -> Option<&str> {
-        self.action.as_deref()
+        self.0.action.as_deref()
     }
 
     /// Names the transaction action the error belongs to. Integrations that run actions of their
     /// own use this so their errors name the action like the engine's do.
     pub fn with_action(mut self, action: impl Into<Arc<str>>) -> Self {
-        self.action = Some(action.into());
+        self.0.action = Some(action.into());
         self
     }
 
     /// The phase of the call.
     pub fn phase(&self) -> Phase {
-        self.phase
+        self.0.phase
     }
 
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// `true` if the data was already committed when this error happened: the write stands
     /// although the call reports an error (AdminForth's `afterSave`, Octo's post-commit hooks).
     pub fn committed(&self) -> bool {
-        self.committed
+        self.0.committed
     }
 
     /// Marks the error as happening after (`true`) or before a commit.
     pub fn set_committed(mut self, committed: bool) -> Self {
-        self.committed = committed;
+        self.0.committed = committed;
         self
     }
 
     /// Failures that happened while this error was being handled (after-taps that ran on the
     /// error path and failed themselves). They are reported here rather than dropped.
     pub fn suppressed(&self) -> &[HookError] {
-        &self.suppressed
+        &self.0.suppressed
     }
 
     pub(crate) fn push_suppressed(&mut self, error: HookError) {
-        self.suppressed.push(error);
+        self.0.suppressed.push(error);
     }
 
     /// The HTTP-style status: a rejection's own status, 504 for a timeout, 500 otherwise.
     pub fn status(&self) -> u16 {
-        match &self.kind {
+        match &self.0.kind {
             ErrorKind::Rejected { status, .. } => *status,
             ErrorKind::TimedOut(_) => 504,
             _ => 500,
@@ -227,13 +233,13 @@ impl HookError {
 
     /// `true` if a tap rejected the call (a decision, not a fault).
     pub fn is_rejection(&self) -> bool {
-        matches!(self.kind, ErrorKind::Rejected { .. })
+        matches!(self.0.kind, ErrorKind::Rejected { .. })
     }
 
     /// The message meant for an end user: a rejection's message, or a generic text for faults
     /// (whose details belong in logs, not in responses).
     pub fn user_message(&self) -> &str {
-        match &self.kind {
+        match &self.0.kind {
             ErrorKind::Rejected { message, .. } => message,
             ErrorKind::TimedOut(_) => "a hook timed out",
             _ => "internal error in a hook",
@@ -243,23 +249,23 @@ impl HookError {
 
 impl fmt::Display for HookError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "hook `{}`", self.hook)?;
-        if let Some(tap) = &self.tap {
+        write!(f, "hook `{}`", self.0.hook)?;
+        if let Some(tap) = &self.0.tap {
             write!(f, ", tap `{}`", tap.name())?;
             if let Some(module) = tap.module() {
                 write!(f, " of module `{module}`")?;
             }
             write!(f, " (registered at {})", tap.site())?;
         }
-        if let Some(action) = &self.action {
+        if let Some(action) = &self.0.action {
             write!(f, ", action `{action}`")?;
         }
-        write!(f, ", {} phase", self.phase)?;
-        if self.committed {
+        write!(f, ", {} phase", self.0.phase)?;
+        if self.0.committed {
             f.write_str(", after commit")?;
         }
         f.write_str(": ")?;
-        match &self.kind {
+        match &self.0.kind {
             ErrorKind::Rejected { status, message } => write!(f, "rejected ({status}): {message}"),
             ErrorKind::Failed(error) => write!(f, "failed: {error}"),
             ErrorKind::Panicked(message) => write!(f, "panicked: {message}"),
@@ -272,14 +278,14 @@ impl fmt::Display for HookError {
 impl fmt::Debug for HookError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("HookError");
-        s.field("hook", &self.hook)
-            .field("tap", &self.tap.as_ref().map(|t| t.name()))
-            .field("action", &self.action)
-            .field("phase", &self.phase)
-            .field("kind", &self.kind)
-            .field("committed", &self.committed);
-        if !self.suppressed.is_empty() {
-            s.field("suppressed", &self.suppressed);
+        s.field("hook", &self.0.hook)
+            .field("tap", &self.0.tap.as_ref().map(|t| t.name()))
+            .field("action", &self.0.action)
+            .field("phase", &self.0.phase)
+            .field("kind", &self.0.kind)
+            .field("committed", &self.0.committed);
+        if !self.0.suppressed.is_empty() {
+            s.field("suppressed", &self.0.suppressed);
         }
         s.finish()
     }
@@ -287,7 +293,7 @@ impl fmt::Debug for HookError {
 
 impl std::error::Error for HookError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
+        match &self.0.kind {
             ErrorKind::Failed(error) => Some(error.as_ref()),
             _ => None,
         }

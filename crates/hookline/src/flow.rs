@@ -52,7 +52,8 @@ pub type TapResult<O = ()> = Result<Flow<O>, TapError>;
 /// `TapError` converts from any `std::error::Error`, so `?` works inside taps. (It does not
 /// implement `Error` itself, for the same reason `anyhow::Error` does not.)
 pub struct TapError {
-    pub(crate) repr: TapErrorRepr,
+    /// Boxed so a `TapResult` stays two words and returns in registers on the hot path.
+    pub(crate) repr: Box<TapErrorRepr>,
 }
 
 pub(crate) enum TapErrorRepr {
@@ -70,35 +71,35 @@ impl TapError {
     /// A user-facing rejection with status 422; change it with [`TapError::with_status`].
     pub fn reject(message: impl Into<Cow<'static, str>>) -> Self {
         TapError {
-            repr: TapErrorRepr::Reject {
+            repr: Box::new(TapErrorRepr::Reject {
                 status: Self::DEFAULT_REJECT_STATUS,
                 message: message.into(),
-            },
+            }),
         }
     }
 
     /// A failure of the tap itself (reported with status 500).
     pub fn fail(error: impl Into<BoxError>) -> Self {
         TapError {
-            repr: TapErrorRepr::Fail(error.into()),
+            repr: Box::new(TapErrorRepr::Fail(error.into())),
         }
     }
 
     /// Sets the status of a rejection. A failure keeps status 500; calling this on one turns it
     /// into a rejection carrying the failure's message.
     pub fn with_status(self, status: u16) -> Self {
-        let message = match self.repr {
+        let message = match *self.repr {
             TapErrorRepr::Reject { message, .. } => message,
             TapErrorRepr::Fail(error) => Cow::Owned(error.to_string()),
         };
         TapError {
-            repr: TapErrorRepr::Reject { status, message },
+            repr: Box::new(TapErrorRepr::Reject { status, message }),
         }
     }
 
     /// The status this error maps to: the rejection's status, or 500 for a failure.
     pub fn status(&self) -> u16 {
-        match &self.repr {
+        match &*self.repr {
             TapErrorRepr::Reject { status, .. } => *status,
             TapErrorRepr::Fail(_) => 500,
         }
@@ -106,7 +107,7 @@ impl TapError {
 
     /// `true` if this is a rejection rather than a failure.
     pub fn is_rejection(&self) -> bool {
-        matches!(self.repr, TapErrorRepr::Reject { .. })
+        matches!(*self.repr, TapErrorRepr::Reject { .. })
     }
 }
 
@@ -121,7 +122,7 @@ where
 
 impl fmt::Debug for TapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.repr {
+        match &*self.repr {
             TapErrorRepr::Reject { status, message } => f
                 .debug_struct("Reject")
                 .field("status", status)
@@ -134,7 +135,7 @@ impl fmt::Debug for TapError {
 
 impl fmt::Display for TapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.repr {
+        match &*self.repr {
             TapErrorRepr::Reject { message, .. } => f.write_str(message),
             TapErrorRepr::Fail(error) => fmt::Display::fmt(error, f),
         }

@@ -288,6 +288,13 @@ impl<I: Send + 'static, O: Send + 'static> Pipeline<I, O> {
             Err(error) if self.after_runs == AfterRuns::OnSuccess => return Err(error),
             result => result,
         };
+        if self.after.is_empty() {
+            return result.map(|output| Outcome {
+                output,
+                origin,
+                isolated: Vec::new(),
+            });
+        }
         let committed = self.handler_commits && result.is_ok();
         let mut after = After {
             input,

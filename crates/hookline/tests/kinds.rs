@@ -151,15 +151,30 @@ async fn parallel_failures_all_run_and_the_first_by_order_is_returned() {
     assert_eq!(err.suppressed()[0].tap().unwrap().name(), "push");
 }
 
-fn tracer(
-    name: &'static str,
-) -> impl for<'a> Fn(
-    &'a mut Vec<String>,
-    Next<'a, Vec<String>, usize>,
-) -> hookline::BoxFuture<'a, Result<usize, TapError>>
-+ Send
-+ Sync
-+ 'static {
+/// An around tap: `fn(&mut Vec<String>, Next) -> BoxFuture<Result<usize, TapError>>`.
+trait Wrapper:
+    for<'a> Fn(
+        &'a mut Vec<String>,
+        Next<'a, Vec<String>, usize>,
+    ) -> hookline::BoxFuture<'a, Result<usize, TapError>>
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<F> Wrapper for F where
+    F: for<'a> Fn(
+            &'a mut Vec<String>,
+            Next<'a, Vec<String>, usize>,
+        ) -> hookline::BoxFuture<'a, Result<usize, TapError>>
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+fn tracer(name: &'static str) -> impl Wrapper {
     move |trace, next| {
         Box::pin(async move {
             trace.push(format!("{name}:before"));
