@@ -200,6 +200,12 @@ impl HookError {
         &self.0.kind
     }
 
+    /// Takes the error apart to get at what went wrong, e.g. to downcast an integration's own
+    /// typed error out of [`ErrorKind::Failed`].
+    pub fn into_kind(self) -> ErrorKind {
+        self.0.kind
+    }
+
     /// `true` if the data was already committed when this error happened: the write stands
     /// although the call reports an error (AdminForth's `afterSave`, Octo's post-commit hooks).
     pub fn committed(&self) -> bool {
