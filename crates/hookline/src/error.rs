@@ -153,6 +153,11 @@ impl HookError {
                     error
                 }
             },
+            TapErrorRepr::TimedOut(limit) => {
+                let mut error = HookError::new(hook.clone(), phase, ErrorKind::TimedOut(limit));
+                error.0.tap = tap.cloned();
+                error
+            }
             TapErrorRepr::Reject { status, message } => {
                 let mut error =
                     HookError::new(hook.clone(), phase, ErrorKind::Rejected { status, message });

@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::HookError;
 use crate::error::BoxError;
@@ -44,10 +45,12 @@ pub type TapResult<O = ()> = Result<Flow<O>, TapError>;
 
 /// Why a tap stopped the call.
 ///
-/// Two kinds exist, and they are different on purpose:
+/// The kinds are different on purpose:
 /// - a **rejection** ([`TapError::reject`]) is a decision meant for the user, with a message and an
 ///   HTTP-style status (AdminForth's `{ ok: false, error }`, Enfyra's `@THROW4xx`);
 /// - a **failure** ([`TapError::fail`], or any error converted by `?`) is a fault in the tap.
+/// - a **timeout** ([`TapError::timed_out`]) is a time limit the tap enforced itself ran out
+///   (a script's); it is reported like the engine's own [`Tap::timeout`](crate::Tap::timeout).
 ///
 /// `TapError` converts from any `std::error::Error`, so `?` works inside taps. (It does not
 /// implement `Error` itself, for the same reason `anyhow::Error` does not.)
@@ -62,6 +65,7 @@ pub(crate) enum TapErrorRepr {
         message: Cow<'static, str>,
     },
     Fail(BoxError),
+    TimedOut(Duration),
 }
 
 impl TapError {
@@ -85,12 +89,22 @@ impl TapError {
         }
     }
 
+    /// The tap enforced a time limit of its own (a script's, a remote call's) and ran out of it.
+    /// Reported like an engine timeout: [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut),
+    /// status 504.
+    pub fn timed_out(limit: Duration) -> Self {
+        TapError {
+            repr: Box::new(TapErrorRepr::TimedOut(limit)),
+        }
+    }
+
     /// Sets the status of a rejection. A failure keeps status 500; calling this on one turns it
     /// into a rejection carrying the failure's message.
     pub fn with_status(self, status: u16) -> Self {
         let message = match *self.repr {
             TapErrorRepr::Reject { message, .. } => message,
             TapErrorRepr::Fail(error) => Cow::Owned(error.to_string()),
+            TapErrorRepr::TimedOut(limit) => Cow::Owned(format!("timed out after {limit:?}")),
         };
         TapError {
             repr: Box::new(TapErrorRepr::Reject { status, message }),
@@ -102,6 +116,7 @@ impl TapError {
         match &*self.repr {
             TapErrorRepr::Reject { status, .. } => *status,
             TapErrorRepr::Fail(_) => 500,
+            TapErrorRepr::TimedOut(_) => 504,
         }
     }
 
@@ -129,6 +144,7 @@ impl fmt::Debug for TapError {
                 .field("message", message)
                 .finish(),
             TapErrorRepr::Fail(error) => f.debug_tuple("Fail").field(error).finish(),
+            TapErrorRepr::TimedOut(limit) => f.debug_tuple("TimedOut").field(limit).finish(),
         }
     }
 }
@@ -138,6 +154,7 @@ impl fmt::Display for TapError {
         match &*self.repr {
             TapErrorRepr::Reject { message, .. } => f.write_str(message),
             TapErrorRepr::Fail(error) => fmt::Display::fmt(error, f),
+            TapErrorRepr::TimedOut(limit) => write!(f, "timed out after {limit:?}"),
         }
     }
 }

@@ -302,3 +302,15 @@ async fn a_hook_error_passed_on_by_a_tap_keeps_its_original_location() {
     assert_eq!(err.tap().unwrap().name(), "deny");
     assert_eq!((err.status(), err.phase()), (403, Phase::Call));
 }
+
+#[test]
+fn a_tap_may_report_a_time_limit_of_its_own_as_a_timeout() {
+    let hook: SyncHook<()> = SyncHook::new("script");
+    hook.tap("slow-script", |_: &mut ()| {
+        Err(TapError::timed_out(Duration::from_millis(250)))
+    })
+    .unwrap();
+    let err = hook.call(&mut ()).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::TimedOut(d) if *d == Duration::from_millis(250)));
+    assert_eq!((err.status(), err.tap().unwrap().name()), (504, "slow-script"));
+}
