@@ -1,0 +1,253 @@
+//! Converting between JSON (`serde_json::Value`) and JavaScript values on a worker, without
+//! JSON text in between (which costs about twice as much).
+//!
+//! - Into JavaScript ([`object`]): JSON maps onto JavaScript one to one, as `JSON.parse` would
+//!   build it.
+//! - Back ([`ToJson`]): the result is what `JSON.stringify` followed by a JSON parse would give.
+//!   Plain objects, arrays, strings, numbers, booleans and `null` are read directly; anything
+//!   else — an object with `toJSON` (a `Date`), a class instance, a proxy, a `BigInt`, a cycle —
+//!   is handed to QuickJS's own `JSON.stringify`, so its rules and errors apply unchanged.
+
+use rquickjs::{Array, Ctx, Exception, IntoJs, Object, Type, Value};
+use serde_json::{Map, Number};
+
+/// Nesting deeper than this goes through `JSON.stringify` on the way back, which detects
+/// cycles, and is refused on the way in.
+const MAX_DEPTH: usize = 256;
+
+/// Builds the JavaScript value of a JSON value, as `JSON.parse` would.
+fn build<'js>(
+    ctx: &Ctx<'js>,
+    value: &serde_json::Value,
+    depth: usize,
+) -> rquickjs::Result<Value<'js>> {
+    if depth > MAX_DEPTH {
+        return Err(Exception::throw_range(
+            ctx,
+            &format!("the hook context is nested deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    Ok(match value {
+        serde_json::Value::Null => Value::new_null(ctx.clone()),
+        serde_json::Value::Bool(b) => Value::new_bool(ctx.clone(), *b),
+        serde_json::Value::Number(n) => match n.as_i64().and_then(|i| i32::try_from(i).ok()) {
+            Some(i) => Value::new_int(ctx.clone(), i),
+            None => Value::new_float(ctx.clone(), n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::String(s) => s.as_str().into_js(ctx)?,
+        serde_json::Value::Array(items) => {
+            let array = Array::new(ctx.clone())?;
+            for (i, item) in items.iter().enumerate() {
+                array.set(i, build(ctx, item, depth + 1)?)?;
+            }
+            array.into_value()
+        }
+        serde_json::Value::Object(map) => object(ctx, map, depth)?.into_value(),
+    })
+}
+
+/// Builds the JavaScript object of a JSON object (the context's values).
+pub(crate) fn object<'js>(
+    ctx: &Ctx<'js>,
+    map: &Map<String, serde_json::Value>,
+    depth: usize,
+) -> rquickjs::Result<Object<'js>> {
+    let object = Object::new(ctx.clone())?;
+    for (key, item) in map {
+        object.set(key.as_str(), build(ctx, item, depth + 1)?)?;
+    }
+    Ok(object)
+}
+
+/// A JavaScript number as `JSON.stringify` writes it and a JSON parser reads it back: whole
+/// numbers (up to 1e21, beyond which JavaScript writes an exponent) as integers, `NaN` and the
+/// infinities as `null`.
+fn number(f: f64) -> serde_json::Value {
+    const I64_END: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    const U64_END: f64 = 18_446_744_073_709_551_616.0; // 2^64
+    if f.fract() == 0.0 {
+        if (-I64_END..I64_END).contains(&f) {
+            return serde_json::Value::from(f as i64);
+        }
+        if (0.0..U64_END).contains(&f) {
+            return serde_json::Value::from(f as u64);
+        }
+    }
+    Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
+
+/// Converts values as `JSON.stringify` would see them.
+pub(crate) struct ToJson<'a, 'js> {
+    pub(crate) ctx: &'a Ctx<'js>,
+    /// `Object.prototype`, as captured when the worker started: objects with this prototype
+    /// (or none) and no `toJSON` are plain data.
+    pub(crate) object_prototype: &'a Object<'js>,
+}
+
+impl<'js> ToJson<'_, 'js> {
+    /// The JSON of `value`; `None` for what `JSON.stringify` leaves out (`undefined`, functions,
+    /// symbols). Errors are JavaScript exceptions (e.g. `TypeError: circular reference`).
+    pub(crate) fn convert(
+        &self,
+        value: &Value<'js>,
+    ) -> rquickjs::Result<Option<serde_json::Value>> {
+        self.value(value, 0)
+    }
+
+    fn value(
+        &self,
+        value: &Value<'js>,
+        depth: usize,
+    ) -> rquickjs::Result<Option<serde_json::Value>> {
+        Ok(Some(match value.type_of() {
+            Type::Undefined
+            | Type::Uninitialized
+            | Type::Symbol
+            | Type::Function
+            | Type::Constructor => {
+                return Ok(None);
+            }
+            Type::Null => serde_json::Value::Null,
+            Type::Bool => serde_json::Value::Bool(value.as_bool().unwrap_or_default()),
+            Type::Int => serde_json::Value::from(value.as_int().unwrap_or_default()),
+            Type::Float => number(value.as_float().unwrap_or(f64::NAN)),
+            Type::String => match value.as_string() {
+                Some(text) => serde_json::Value::String(text.to_string()?),
+                None => serde_json::Value::Null,
+            },
+            Type::Array if depth < MAX_DEPTH && !value.is_proxy() => {
+                let Some(array) = value.as_array() else {
+                    return self.stringify(value);
+                };
+                if self.has_to_json(array.as_object())? {
+                    return self.stringify(value);
+                }
+                let mut items = Vec::with_capacity(array.len());
+                for item in array.iter::<Value>() {
+                    items.push(
+                        self.value(&item?, depth + 1)?
+                            .unwrap_or(serde_json::Value::Null),
+                    );
+                }
+                serde_json::Value::Array(items)
+            }
+            Type::Object if depth < MAX_DEPTH => {
+                let Some(object) = value.as_object() else {
+                    return self.stringify(value);
+                };
+                if !self.is_plain(object)? {
+                    return self.stringify(value);
+                }
+                let mut map = Map::new();
+                for property in object.props::<String, Value>() {
+                    let (key, item) = property?;
+                    if let Some(item) = self.value(&item, depth + 1)? {
+                        map.insert(key, item);
+                    }
+                }
+                serde_json::Value::Object(map)
+            }
+            _ => return self.stringify(value),
+        }))
+    }
+
+    /// A plain data object: `Object.prototype` (or no prototype), no `toJSON`, not a proxy.
+    fn is_plain(&self, object: &Object<'js>) -> rquickjs::Result<bool> {
+        if object.is_proxy() {
+            return Ok(false);
+        }
+        let plain_prototype = match object.get_prototype() {
+            None => true,
+            Some(prototype) => prototype == *self.object_prototype,
+        };
+        Ok(plain_prototype && !self.has_to_json(object)?)
+    }
+
+    fn has_to_json(&self, object: &Object<'js>) -> rquickjs::Result<bool> {
+        Ok(!object.get::<_, Value>("toJSON")?.is_undefined())
+    }
+
+    /// The slow path: `JSON.stringify`, then parse.
+    fn stringify(&self, value: &Value<'js>) -> rquickjs::Result<Option<serde_json::Value>> {
+        let Some(text) = self.ctx.json_stringify(value.clone())? else {
+            return Ok(None);
+        };
+        let text = text.to_string()?;
+        serde_json::from_str(&text).map(Some).map_err(|e| {
+            rquickjs::Exception::throw_internal(
+                self.ctx,
+                &format!("JSON.stringify produced unreadable JSON: {e}"),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ToJson, build, number};
+    use rquickjs::{Context, Object, Runtime};
+    use serde_json::json;
+
+    #[test]
+    fn numbers_read_back_as_json_would() {
+        assert_eq!(number(7.0), json!(7));
+        assert!(number(7.0).is_i64());
+        assert_eq!(number(-0.0), json!(0));
+        assert!(number(2.5).is_f64());
+        assert!(number(1e19).is_u64());
+        assert!(number(1e300).is_f64());
+        assert!(number(f64::NAN).is_null() && number(f64::INFINITY).is_null());
+    }
+
+    #[test]
+    fn json_goes_in_and_comes_back_unchanged_and_dates_as_json_writes_them() {
+        let runtime = Runtime::new().unwrap();
+        let context = Context::full(&runtime).unwrap();
+        context.with(|ctx| {
+            let value = json!({
+                "int": 3, "big": 9_007_199_254_740_993_i64, "float": 2.5, "neg": -7,
+                "text": "héllo ✓", "yes": true, "none": null,
+                "list": [1, "two", [3.5], { "four": 4 }], "empty": {}
+            });
+            let js = build(&ctx, &value, 0).unwrap();
+            let prototype: Object = ctx.eval("Object.prototype").unwrap();
+            let json = ToJson { ctx: &ctx, object_prototype: &prototype };
+            let mut back = json.convert(&js).unwrap().unwrap();
+            // 2^53 + 1 is not a JavaScript number; it comes back rounded, as JSON.parse does.
+            assert_eq!(back["big"], json!(9_007_199_254_740_992_i64));
+            back["big"] = value["big"].clone();
+            assert_eq!(back, value);
+
+            let exotic = ctx
+                .eval("({ at: new Date(0), f() {}, u: undefined, list: [undefined, () => 1], n: NaN, m: new Map([[1, 2]]) })")
+                .unwrap();
+            assert_eq!(
+                json.convert(&exotic).unwrap().unwrap(),
+                json!({ "at": "1970-01-01T00:00:00.000Z", "list": [null, null], "n": null, "m": {} })
+            );
+
+            let cyclic = ctx.eval("const c = { a: 1 }; c.self = c; c").unwrap();
+            assert!(json.convert(&cyclic).is_err());
+            ctx.catch();
+        });
+    }
+
+    #[test]
+    fn nesting_beyond_the_limit_is_refused_on_the_way_in() {
+        let runtime = Runtime::new().unwrap();
+        let context = Context::full(&runtime).unwrap();
+        let mut deep = json!(1);
+        for _ in 0..300 {
+            deep = json!([deep]);
+        }
+        context.with(|ctx| {
+            assert!(build(&ctx, &deep, 0).is_err());
+            let message = ctx
+                .catch()
+                .as_exception()
+                .and_then(|e| e.message())
+                .unwrap();
+            assert_eq!(message, "the hook context is nested deeper than 256 levels");
+        });
+    }
+}
