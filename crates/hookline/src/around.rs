@@ -28,10 +28,9 @@ use futures_util::future::BoxFuture;
 
 use crate::dispatch::{TapCall, run_handler};
 use crate::error::{ErrorKind, HookError, Phase, RegisterError};
-use crate::explain::Explain;
 use crate::flow::{Origin, Outcome, TapError};
 use crate::intercept::Interceptor;
-use crate::registry::{Registration, Registry, Slot};
+use crate::registry::{Registration, Registry, Slot, common_methods};
 use crate::tap::{Site, Tap, TapHandle, TapKind};
 
 type AroundFn<C, O> = Arc<
@@ -168,6 +167,8 @@ impl<C, O> fmt::Debug for AroundHook<C, O> {
     }
 }
 
+common_methods!(AroundHook);
+
 impl<C: Send + 'static, O: Send + 'static> AroundHook<C, O> {
     /// A hook with no taps; a tap may short-circuit by not calling `next`.
     pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
@@ -199,31 +200,6 @@ impl<C: Send + 'static, O: Send + 'static> AroundHook<C, O> {
             site: Site::caller(),
             handler: Arc::new(f),
         })
-    }
-
-    /// Unregisters a wrapper.
-    pub fn remove(&self, handle: TapHandle) -> Result<(), RegisterError> {
-        self.reg.remove(handle)
-    }
-
-    /// Installs an interceptor.
-    pub fn intercept(&self, interceptor: Arc<dyn Interceptor>) {
-        self.reg.intercept(interceptor)
-    }
-
-    /// The wrappers from outermost to innermost.
-    pub fn explain(&self) -> Explain {
-        self.reg.explain()
-    }
-
-    /// The number of wrappers.
-    pub fn len(&self) -> usize {
-        self.reg.len()
-    }
-
-    /// `true` if no wrapper is registered.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Runs `inner` inside every wrapper, the first-ordered one outermost.

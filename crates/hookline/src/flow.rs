@@ -48,9 +48,9 @@ pub type TapResult<O = ()> = Result<Flow<O>, TapError>;
 /// The kinds are different on purpose:
 /// - a **rejection** ([`TapError::reject`]) is a decision meant for the user, with a message and an
 ///   HTTP-style status (AdminForth's `{ ok: false, error }`, Enfyra's `@THROW4xx`);
-/// - a **failure** ([`TapError::fail`], or any error converted by `?`) is a fault in the tap.
-/// - a **timeout** ([`TapError::timed_out`]) is a time limit the tap enforced itself ran out
-///   (a script's); it is reported like the engine's own [`Tap::timeout`](crate::Tap::timeout).
+/// - a **failure** ([`TapError::fail`], or any error converted by `?`) is a fault in the tap;
+/// - a **timeout** ([`TapError::timed_out`]) means the tap ran out of a time limit it enforces
+///   itself (a script's); it is reported like the engine's own [`Tap::timeout`](crate::Tap::timeout).
 ///
 /// `TapError` converts from any `std::error::Error`, so `?` works inside taps. (It does not
 /// implement `Error` itself, for the same reason `anyhow::Error` does not.)

@@ -6,7 +6,6 @@
 //! an error. Parallel and around hooks live in [`crate::parallel`] and [`crate::around`].
 
 use std::borrow::Cow;
-use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -14,10 +13,8 @@ use futures_util::future::BoxFuture;
 
 use crate::dispatch::{AsyncFn, Series, SyncFn, SyncRun};
 use crate::error::{HookError, Phase, RegisterError};
-use crate::explain::Explain;
 use crate::flow::{Flow, TapResult};
-use crate::intercept::Interceptor;
-use crate::registry::{Registration, Registry, Snapshot};
+use crate::registry::{Registration, Registry, Snapshot, common_methods};
 use crate::tap::{Site, Tap, TapHandle, TapInfo, TapKind};
 
 /// A tap written as a type, for handlers that carry state or are easier to write as an
@@ -158,22 +155,7 @@ pub struct Hook<C, O = ()> {
     reg: Arc<Registry<Handler<C, O>>>,
 }
 
-impl<C, O> Clone for Hook<C, O> {
-    fn clone(&self) -> Self {
-        Hook {
-            reg: self.reg.clone(),
-        }
-    }
-}
-
-impl<C, O> fmt::Debug for Hook<C, O> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Hook")
-            .field("name", &self.reg.name)
-            .field("taps", &self.reg.len())
-            .finish()
-    }
-}
+common_methods!(Hook, with_clone_and_debug);
 
 impl<C: Send + 'static, O: Send + 'static> Hook<C, O> {
     /// A hook with no taps. The name appears in errors, traces and [`explain`](Hook::explain).
@@ -181,11 +163,6 @@ impl<C: Send + 'static, O: Send + 'static> Hook<C, O> {
         Hook {
             reg: Arc::new(Registry::new(name.into())),
         }
-    }
-
-    /// The hook's name.
-    pub fn name(&self) -> &str {
-        &self.reg.name
     }
 
     /// Registers a synchronous tap. Sync taps are called inline and never allocate per call.
@@ -254,32 +231,6 @@ impl<C: Send + 'static, O: Send + 'static> Hook<C, O> {
         })
     }
 
-    /// Unregisters a tap. Calls already running finish with the tap list they started with.
-    /// Fails if another tap's `before`/`after` constraint needs this one.
-    pub fn remove(&self, handle: TapHandle) -> Result<(), RegisterError> {
-        self.reg.remove(handle)
-    }
-
-    /// Installs an interceptor that sees every tap call of this hook.
-    pub fn intercept(&self, interceptor: Arc<dyn Interceptor>) {
-        self.reg.intercept(interceptor)
-    }
-
-    /// The effective order of the taps, with their options and registration sites.
-    pub fn explain(&self) -> Explain {
-        self.reg.explain()
-    }
-
-    /// The number of taps.
-    pub fn len(&self) -> usize {
-        self.reg.len()
-    }
-
-    /// `true` if no tap is registered (the owner may skip building an expensive context).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Runs the taps in order. Returns [`Flow::Return`] with the value of the first tap that
     /// short-circuited (the rest did not run), or [`Flow::Continue`] if all continued. The first
     /// error stops the chain and is returned, naming the tap.
@@ -339,22 +290,7 @@ pub struct SyncHook<C, O = ()> {
     reg: Arc<Registry<SyncFn<C, O>>>,
 }
 
-impl<C, O> Clone for SyncHook<C, O> {
-    fn clone(&self) -> Self {
-        SyncHook {
-            reg: self.reg.clone(),
-        }
-    }
-}
-
-impl<C, O> fmt::Debug for SyncHook<C, O> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SyncHook")
-            .field("name", &self.reg.name)
-            .field("taps", &self.reg.len())
-            .finish()
-    }
-}
+common_methods!(SyncHook, with_clone_and_debug);
 
 impl<C: 'static, O: 'static> SyncHook<C, O> {
     /// A hook with no taps.
@@ -362,11 +298,6 @@ impl<C: 'static, O: 'static> SyncHook<C, O> {
         SyncHook {
             reg: Arc::new(Registry::new(name.into())),
         }
-    }
-
-    /// The hook's name.
-    pub fn name(&self) -> &str {
-        &self.reg.name
     }
 
     /// Registers a tap (see [`Hook::tap`]).
@@ -381,31 +312,6 @@ impl<C: 'static, O: 'static> SyncHook<C, O> {
             site: Site::caller(),
             handler: Arc::new(f),
         })
-    }
-
-    /// Unregisters a tap (see [`Hook::remove`]).
-    pub fn remove(&self, handle: TapHandle) -> Result<(), RegisterError> {
-        self.reg.remove(handle)
-    }
-
-    /// Installs an interceptor.
-    pub fn intercept(&self, interceptor: Arc<dyn Interceptor>) {
-        self.reg.intercept(interceptor)
-    }
-
-    /// The effective order of the taps.
-    pub fn explain(&self) -> Explain {
-        self.reg.explain()
-    }
-
-    /// The number of taps.
-    pub fn len(&self) -> usize {
-        self.reg.len()
-    }
-
-    /// `true` if no tap is registered.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Runs the taps in order (see [`Hook::call`]).

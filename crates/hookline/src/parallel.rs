@@ -1,17 +1,14 @@
 //! [`ParallelHook`]: taps that run concurrently over a shared `&C` and are joined.
 
 use std::borrow::Cow;
-use std::fmt;
 use std::sync::Arc;
 
 use futures_util::future::{BoxFuture, join_all};
 
 use crate::dispatch::TapCall;
 use crate::error::{HookError, Phase, RegisterError};
-use crate::explain::Explain;
 use crate::flow::{Flow, TapResult};
-use crate::intercept::Interceptor;
-use crate::registry::{Registration, Registry};
+use crate::registry::{Registration, Registry, common_methods};
 use crate::tap::{Site, Tap, TapHandle, TapKind};
 
 type ParSync<C, O> = Arc<dyn Fn(&C) -> TapResult<O> + Send + Sync>;
@@ -52,22 +49,7 @@ pub struct ParallelHook<C, O = ()> {
     reg: Arc<Registry<ParHandler<C, O>>>,
 }
 
-impl<C, O> Clone for ParallelHook<C, O> {
-    fn clone(&self) -> Self {
-        ParallelHook {
-            reg: self.reg.clone(),
-        }
-    }
-}
-
-impl<C, O> fmt::Debug for ParallelHook<C, O> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ParallelHook")
-            .field("name", &self.reg.name)
-            .field("taps", &self.reg.len())
-            .finish()
-    }
-}
+common_methods!(ParallelHook, with_clone_and_debug);
 
 impl<C: Sync + 'static, O: Send + 'static> ParallelHook<C, O> {
     /// A hook with no taps.
@@ -103,31 +85,6 @@ impl<C: Sync + 'static, O: Send + 'static> ParallelHook<C, O> {
             site: Site::caller(),
             handler: ParHandler::Async(Arc::new(f)),
         })
-    }
-
-    /// Unregisters a tap.
-    pub fn remove(&self, handle: TapHandle) -> Result<(), RegisterError> {
-        self.reg.remove(handle)
-    }
-
-    /// Installs an interceptor.
-    pub fn intercept(&self, interceptor: Arc<dyn Interceptor>) {
-        self.reg.intercept(interceptor)
-    }
-
-    /// The order in which results are considered.
-    pub fn explain(&self) -> Explain {
-        self.reg.explain()
-    }
-
-    /// The number of taps.
-    pub fn len(&self) -> usize {
-        self.reg.len()
-    }
-
-    /// `true` if no tap is registered.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Runs every tap concurrently and joins them.

@@ -311,3 +311,65 @@ impl<H: Clone + Send + Sync + 'static> RemoveTaps for Registry<H> {
         self.remove_all(handles)
     }
 }
+
+/// The methods every hook kind shares: they touch only its tap list (`self.reg`). With
+/// `with_clone_and_debug`, also `Clone` and `Debug` for kinds that hold nothing else.
+macro_rules! common_methods {
+    ($hook:ident, with_clone_and_debug) => {
+        impl<C, O> Clone for $hook<C, O> {
+            fn clone(&self) -> Self {
+                $hook {
+                    reg: self.reg.clone(),
+                }
+            }
+        }
+
+        impl<C, O> std::fmt::Debug for $hook<C, O> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($hook))
+                    .field("name", &self.reg.name)
+                    .field("taps", &self.reg.len())
+                    .finish()
+            }
+        }
+
+        $crate::registry::common_methods!($hook);
+    };
+    ($hook:ident) => {
+        impl<C: 'static, O: 'static> $hook<C, O> {
+            /// The hook's name, as shown in errors, traces and [`explain`](Self::explain).
+            pub fn name(&self) -> &str {
+                &self.reg.name
+            }
+
+            /// Unregisters a tap. Calls already running finish with the tap list they started
+            /// with. Fails, changing nothing, if the handle is not this hook's or if another
+            /// tap's `before`/`after` constraint names this one.
+            pub fn remove(&self, handle: $crate::TapHandle) -> Result<(), $crate::RegisterError> {
+                self.reg.remove(handle)
+            }
+
+            /// Installs an interceptor that sees every tap call of this hook.
+            pub fn intercept(&self, interceptor: std::sync::Arc<dyn $crate::Interceptor>) {
+                self.reg.intercept(interceptor)
+            }
+
+            /// The effective order of the taps, with their options and registration sites.
+            pub fn explain(&self) -> $crate::Explain {
+                self.reg.explain()
+            }
+
+            /// The number of taps.
+            pub fn len(&self) -> usize {
+                self.reg.len()
+            }
+
+            /// `true` if no tap is registered (the owner may skip building an expensive
+            /// context).
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+        }
+    };
+}
+pub(crate) use common_methods;

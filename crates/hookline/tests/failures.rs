@@ -312,5 +312,8 @@ fn a_tap_may_report_a_time_limit_of_its_own_as_a_timeout() {
     .unwrap();
     let err = hook.call(&mut ()).unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::TimedOut(d) if *d == Duration::from_millis(250)));
-    assert_eq!((err.status(), err.tap().unwrap().name()), (504, "slow-script"));
+    assert_eq!(
+        (err.status(), err.tap().unwrap().name()),
+        (504, "slow-script")
+    );
 }
