@@ -1,0 +1,194 @@
+//! Values by column type: JSON values are checked and normalized for a column ([`coerce`]), then
+//! turned into bound SQL values for one backend ([`to_sql`]).
+//!
+//! Normalizing makes both backends store and return the same thing: a float column given `3`
+//! stores `3.0`; timestamps become UTC RFC 3339 text with six fraction digits (so SQLite's text
+//! order is time order); UUIDs become lowercase hyphenated text. A value of the wrong kind is an
+//! error, never a silent conversion (no `"3"` into an integer).
+
+use sea_query::Value as SqlValue;
+use serde_json::{Number, Value};
+use time::format_description::FormatItem;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
+
+use crate::schema::ColumnType;
+use crate::source::Backend;
+
+/// The one timestamp format records carry: `2024-05-01T12:00:00.000000Z`.
+const TIMESTAMP_FORMAT: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+/// Describes a JSON value for an error message: `a string "x"`, `an array`, ….
+pub(crate) fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) if s.chars().count() > 40 => {
+            format!("a string {:?}…", s.chars().take(40).collect::<String>())
+        }
+        Value::String(s) => format!("the string {s:?}"),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+/// Checks that `value` fits a column of type `kind` and returns it normalized. `null` passes
+/// (nullability is checked by the flows). The error describes what was found.
+pub(crate) fn coerce(kind: ColumnType, value: &Value) -> Result<Value, String> {
+    let wrong = || Err(describe(value));
+    match (kind, value) {
+        (_, Value::Null) => Ok(Value::Null),
+        (ColumnType::Json, v) => Ok(v.clone()),
+        (ColumnType::Integer, Value::Number(n)) => match integer(n) {
+            Some(i) => Ok(Value::from(i)),
+            None => wrong(),
+        },
+        (ColumnType::Float, Value::Number(n)) => match n.as_f64().and_then(Number::from_f64) {
+            Some(f) => Ok(Value::Number(f)),
+            None => wrong(),
+        },
+        (ColumnType::Text, Value::String(_)) | (ColumnType::Boolean, Value::Bool(_)) => {
+            Ok(value.clone())
+        }
+        (ColumnType::Timestamp, Value::String(s)) => match parse_timestamp(s) {
+            Some(t) => Ok(Value::String(format_timestamp(t))),
+            None => Err(format!(
+                "{}, which is not an RFC 3339 timestamp",
+                describe(value)
+            )),
+        },
+        (ColumnType::Uuid, Value::String(s)) => match uuid::Uuid::parse_str(s) {
+            Ok(u) => Ok(Value::String(u.hyphenated().to_string())),
+            Err(_) => Err(format!("{}, which is not a UUID", describe(value))),
+        },
+        _ => wrong(),
+    }
+}
+
+/// An integer, or a float without a fraction that fits (script engines turn `3` into `3.0`).
+fn integer(n: &Number) -> Option<i64> {
+    if let Some(i) = n.as_i64() {
+        return Some(i);
+    }
+    let f = n.as_f64()?;
+    // 2^63 is exactly representable; anything at or above it does not fit an i64.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    let fits = f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f);
+    fits.then_some(f as i64)
+}
+
+/// Parses an RFC 3339 timestamp.
+pub(crate) fn parse_timestamp(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).ok()
+}
+
+/// Formats a timestamp in the records' one format (UTC, microseconds).
+pub(crate) fn format_timestamp(t: OffsetDateTime) -> String {
+    t.to_offset(UtcOffset::UTC)
+        .format(TIMESTAMP_FORMAT)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// Turns a normalized value (from [`coerce`]) into a bound SQL value for `backend`. `null`
+/// becomes a null of the column's SQL type, so PostgreSQL sees the right parameter type.
+pub(crate) fn to_sql(kind: ColumnType, value: &Value, backend: Backend) -> SqlValue {
+    let pg = backend == Backend::Postgres;
+    match kind {
+        ColumnType::Integer => SqlValue::BigInt(value.as_i64()),
+        ColumnType::Float => SqlValue::Double(value.as_f64()),
+        ColumnType::Text => SqlValue::String(value.as_str().map(str::to_owned)),
+        ColumnType::Boolean => SqlValue::Bool(value.as_bool()),
+        ColumnType::Timestamp if pg => {
+            SqlValue::TimeDateTimeWithTimeZone(value.as_str().and_then(parse_timestamp))
+        }
+        ColumnType::Uuid if pg => {
+            SqlValue::Uuid(value.as_str().and_then(|s| uuid::Uuid::parse_str(s).ok()))
+        }
+        ColumnType::Timestamp | ColumnType::Uuid => {
+            SqlValue::String(value.as_str().map(str::to_owned))
+        }
+        ColumnType::Json if pg => {
+            SqlValue::Json((!value.is_null()).then(|| Box::new(value.clone())))
+        }
+        ColumnType::Json => SqlValue::String((!value.is_null()).then(|| value.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn numbers_follow_the_column_type() {
+        assert_eq!(coerce(ColumnType::Float, &json!(3)).unwrap(), json!(3.0));
+        assert!(coerce(ColumnType::Float, &json!(3)).unwrap().is_f64());
+        assert_eq!(coerce(ColumnType::Integer, &json!(3.0)).unwrap(), json!(3));
+        assert!(coerce(ColumnType::Integer, &json!(3.5)).is_err());
+        assert!(coerce(ColumnType::Integer, &json!(1e19)).is_err());
+        assert!(coerce(ColumnType::Integer, &json!(u64::MAX)).is_err());
+        assert_eq!(
+            coerce(ColumnType::Integer, &json!("3")).unwrap_err(),
+            "the string \"3\""
+        );
+    }
+
+    #[test]
+    fn kinds_are_not_converted_silently() {
+        assert!(coerce(ColumnType::Text, &json!(1)).is_err());
+        assert!(coerce(ColumnType::Boolean, &json!(1)).is_err());
+        assert!(coerce(ColumnType::Integer, &json!(true)).is_err());
+        assert!(coerce(ColumnType::Text, &json!(["a"])).is_err());
+        assert_eq!(coerce(ColumnType::Text, &Value::Null).unwrap(), Value::Null);
+        assert_eq!(
+            coerce(ColumnType::Json, &json!({"a": [1]})).unwrap(),
+            json!({"a": [1]})
+        );
+    }
+
+    #[test]
+    fn timestamps_normalize_to_utc_micros() {
+        assert_eq!(
+            coerce(ColumnType::Timestamp, &json!("2024-05-01T14:00:00+02:00")).unwrap(),
+            json!("2024-05-01T12:00:00.000000Z")
+        );
+        assert_eq!(
+            coerce(ColumnType::Timestamp, &json!("2024-05-01T12:00:00.5Z")).unwrap(),
+            json!("2024-05-01T12:00:00.500000Z")
+        );
+        let err = coerce(ColumnType::Timestamp, &json!("yesterday")).unwrap_err();
+        assert!(err.contains("not an RFC 3339 timestamp"));
+    }
+
+    #[test]
+    fn uuids_normalize_to_lowercase() {
+        assert_eq!(
+            coerce(
+                ColumnType::Uuid,
+                &json!("67E55044-10B1-426F-9247-BB680E5FE0C8")
+            )
+            .unwrap(),
+            json!("67e55044-10b1-426f-9247-bb680e5fe0c8")
+        );
+        assert!(coerce(ColumnType::Uuid, &json!("x'; drop table t; --")).is_err());
+    }
+
+    #[test]
+    fn nulls_are_typed_for_postgres() {
+        assert_eq!(
+            to_sql(ColumnType::Uuid, &Value::Null, Backend::Postgres),
+            SqlValue::Uuid(None)
+        );
+        assert_eq!(
+            to_sql(ColumnType::Uuid, &Value::Null, Backend::Sqlite),
+            SqlValue::String(None)
+        );
+        assert_eq!(
+            to_sql(ColumnType::Json, &Value::Null, Backend::Postgres),
+            SqlValue::Json(None)
+        );
+    }
+}

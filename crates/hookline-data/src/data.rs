@@ -1,0 +1,240 @@
+//! [`Data`]: a set of resources over one [`DataSource`], and [`DataBuilder`], which checks the
+//! definitions against each other, prepares the tables and wires the transaction engine.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use hookline::transaction::Transactions;
+
+use crate::error::DataError;
+use crate::resource::{Child, Resource, ResourceInner};
+use crate::schema::ResourceDef;
+use crate::source::DataSource;
+use crate::tables;
+use crate::transaction::{self, SqlWrites};
+
+struct DataInner {
+    source: DataSource,
+    resources: HashMap<String, Arc<ResourceInner>>,
+    order: Vec<String>,
+    transactions: Transactions<SqlWrites>,
+}
+
+/// Resources over one database. Cheap to clone.
+///
+/// ```
+/// use hookline::Flow;
+/// use hookline_data::{Actor, Column, Data, DataSource, Filter, Query, Record, ResourceDef};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let data = Data::builder(DataSource::connect("sqlite::memory:").await?)
+///     .resource(
+///         ResourceDef::new("apartments")
+///             .column(Column::integer("id").primary_key())
+///             .column(Column::text("title").required())
+///             .column(Column::float("price"))
+///             .column(Column::integer("realtor_id")),
+///     )
+///     .build() // creates the missing table
+///     .await?;
+/// let apartments = data.resource("apartments")?;
+///
+/// // AdminForth's example: the realtor is always the creating user.
+/// apartments.hooks().create.before_save.tap("set-realtor", |ctx| {
+///     ctx.record.set("realtor_id", ctx.actor.id.clone());
+///     Ok(Flow::Continue)
+/// })?;
+///
+/// let ada = Actor::new(7);
+/// let sent: Record = serde_json::from_value(serde_json::json!(
+///     { "title": "Loft", "price": 120, "realtor_id": 99 }
+/// ))?;
+/// let created = apartments.create(&ada, sent).await?;
+/// assert_eq!(created.get_i64("realtor_id"), Some(7));
+/// assert_eq!(created.get("price"), Some(&serde_json::json!(120.0)));
+///
+/// let page = apartments.list(&ada, Query::new().filter(Filter::gte("price", 100))).await?;
+/// assert_eq!(page.records.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Data {
+    inner: Arc<DataInner>,
+}
+
+impl fmt::Debug for Data {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Data")
+            .field("backend", &self.inner.source.backend())
+            .field("resources", &self.inner.order)
+            .finish()
+    }
+}
+
+impl Data {
+    /// Starts a set of resources over `source`.
+    pub fn builder(source: DataSource) -> DataBuilder {
+        DataBuilder {
+            source,
+            defs: Vec::new(),
+            create_missing_tables: true,
+        }
+    }
+
+    /// The resource of this name, or [`DataError::UnknownResource`].
+    pub fn resource(&self, name: &str) -> Result<Resource, DataError> {
+        self.inner
+            .resources
+            .get(name)
+            .map(|inner| Resource {
+                inner: inner.clone(),
+                data: self.clone(),
+            })
+            .ok_or_else(|| DataError::UnknownResource {
+                resource: name.to_owned(),
+            })
+    }
+
+    /// Every resource, in the order they were added.
+    pub fn resources(&self) -> impl Iterator<Item = Resource> + '_ {
+        self.inner
+            .order
+            .iter()
+            .filter_map(|name| self.resource(name).ok())
+    }
+
+    /// The database.
+    pub fn source(&self) -> &DataSource {
+        &self.inner.source
+    }
+
+    /// The transaction engine every write runs through: tap its `pre_commit` (inside the SQL
+    /// transaction; an error rolls back), `post_commit` (after the commit), or the pre/post
+    /// model-action hooks of one resource's statements
+    /// ([`Resource::action_id`](crate::Resource::action_id)).
+    pub fn transactions(&self) -> &Transactions<SqlWrites> {
+        &self.inner.transactions
+    }
+
+    pub(crate) fn inner_resource(&self, name: &str) -> Result<&Arc<ResourceInner>, DataError> {
+        self.inner
+            .resources
+            .get(name)
+            .ok_or_else(|| DataError::UnknownResource {
+                resource: name.to_owned(),
+            })
+    }
+}
+
+/// Collects resource definitions and builds a [`Data`] set.
+#[derive(Debug)]
+#[must_use = "call `build().await` to get the data set"]
+pub struct DataBuilder {
+    source: DataSource,
+    defs: Vec<ResourceDef>,
+    create_missing_tables: bool,
+}
+
+impl DataBuilder {
+    /// Adds a resource.
+    pub fn resource(mut self, def: ResourceDef) -> Self {
+        self.defs.push(def);
+        self
+    }
+
+    /// Adds resources.
+    pub fn resources(mut self, defs: impl IntoIterator<Item = ResourceDef>) -> Self {
+        self.defs.extend(defs);
+        self
+    }
+
+    /// Whether `build` creates tables that do not exist (default `true`, for the embedded
+    /// database). Existing tables are never changed, only checked: each declared column must
+    /// exist.
+    pub fn create_missing_tables(mut self, create: bool) -> Self {
+        self.create_missing_tables = create;
+        self
+    }
+
+    /// Checks every definition and the references between them, creates missing tables (or
+    /// fails with [`DataError::SchemaMismatch`] if they must exist), checks existing tables,
+    /// and registers each resource's statements with the transaction engine.
+    pub async fn build(self) -> Result<Data, DataError> {
+        let mut compiled: Vec<ResourceInner> = Vec::with_capacity(self.defs.len());
+        for def in self.defs {
+            def.validate()?;
+            if compiled.iter().any(|r| r.name() == def.name) {
+                return Err(DataError::Definition {
+                    resource: def.name,
+                    message: "a resource of this name is already defined".into(),
+                });
+            }
+            compiled.push(ResourceInner::new(def));
+        }
+        link_foreign_keys(&mut compiled)?;
+        let order = compiled.iter().map(|r| r.name().to_owned()).collect();
+        let compiled: Vec<Arc<ResourceInner>> = compiled.into_iter().map(Arc::new).collect();
+        tables::prepare(&self.source, &compiled, self.create_missing_tables).await?;
+        let transactions = transaction::engine(&compiled, self.source.backend())?;
+        Ok(Data {
+            inner: Arc::new(DataInner {
+                source: self.source,
+                resources: compiled
+                    .into_iter()
+                    .map(|r| (r.name().to_owned(), r))
+                    .collect(),
+                order,
+                transactions,
+            }),
+        })
+    }
+}
+
+/// Checks that every foreign key names a defined resource whose primary key has the column's
+/// type, and records on each parent the children its deletes cascade to.
+fn link_foreign_keys(resources: &mut [ResourceInner]) -> Result<(), DataError> {
+    let mut children: HashMap<String, Vec<Child>> = HashMap::new();
+    for res in resources.iter() {
+        for column in &res.def.columns {
+            let Some(foreign) = &column.foreign else {
+                continue;
+            };
+            let invalid = |message: String| DataError::Definition {
+                resource: res.name().to_owned(),
+                message,
+            };
+            let Some(target) = resources.iter().find(|r| r.name() == foreign.resource) else {
+                return Err(invalid(format!(
+                    "column `{}` references `{}`, which is not defined",
+                    column.name, foreign.resource
+                )));
+            };
+            let key = target.pk_column();
+            if key.kind != column.kind {
+                return Err(invalid(format!(
+                    "column `{}` is {} but the primary key `{}.{}` it references is {}",
+                    column.name,
+                    column.kind,
+                    target.name(),
+                    key.name,
+                    key.kind
+                )));
+            }
+            if let Some(on_delete) = foreign.on_delete {
+                children
+                    .entry(foreign.resource.clone())
+                    .or_default()
+                    .push(Child {
+                        resource: res.name().to_owned(),
+                        column: column.name.clone(),
+                        on_delete,
+                    });
+            }
+        }
+    }
+    for res in resources.iter_mut() {
+        res.children = children.remove(res.name()).unwrap_or_default();
+    }
+    Ok(())
+}

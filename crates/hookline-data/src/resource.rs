@@ -1,0 +1,223 @@
+//! [`Resource`]: the handle flows are called on, and the compiled form of a definition that
+//! backs it (column lookup, hooks, dropdown hooks, the children a delete cascades to).
+//!
+//! The flows themselves are in `read.rs` (list, show, count, aggregate, dropdown) and
+//! `write.rs` (create, edit, delete, bulk); this file only holds what they share.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::access::Action;
+use crate::actor::Actor;
+use crate::coerce;
+use crate::data::Data;
+use crate::decode::Field;
+use crate::error::DataError;
+use crate::hooks::{DropdownHooks, ResourceHooks};
+use crate::record::Record;
+use crate::schema::{Column, OnDelete, ResourceDef};
+
+/// A child resource whose rows point at this one with an `on_delete` rule.
+#[derive(Debug, Clone)]
+pub(crate) struct Child {
+    pub(crate) resource: String,
+    pub(crate) column: String,
+    pub(crate) on_delete: OnDelete,
+}
+
+/// A resource definition compiled for the flows.
+pub(crate) struct ResourceInner {
+    pub(crate) def: ResourceDef,
+    pub(crate) fields: Vec<Field>,
+    pub(crate) pk: usize,
+    pub(crate) hooks: ResourceHooks,
+    pub(crate) dropdowns: HashMap<String, DropdownHooks>,
+    pub(crate) children: Vec<Child>,
+}
+
+impl ResourceInner {
+    /// Compiles a validated definition; `children` are filled in once all resources are known.
+    pub(crate) fn new(def: ResourceDef) -> Self {
+        let fields = def
+            .columns
+            .iter()
+            .map(|c| Field {
+                name: c.name.clone(),
+                kind: c.kind,
+            })
+            .collect();
+        let pk = def.columns.iter().position(|c| c.primary_key).unwrap_or(0);
+        let hooks = ResourceHooks::new(&def.name);
+        let dropdowns = def
+            .columns
+            .iter()
+            .filter(|c| c.foreign.is_some())
+            .map(|c| {
+                let hooks = DropdownHooks::new(&format!("{}.{}.dropdown_list", def.name, c.name));
+                (c.name.clone(), hooks)
+            })
+            .collect();
+        ResourceInner {
+            def,
+            fields,
+            pk,
+            hooks,
+            dropdowns,
+            children: Vec::new(),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.def.name
+    }
+
+    pub(crate) fn pk_column(&self) -> &Column {
+        &self.def.columns[self.pk]
+    }
+
+    /// The column of this name, or [`DataError::UnknownColumn`].
+    pub(crate) fn column(&self, name: &str) -> Result<&Column, DataError> {
+        self.def
+            .get_column(name)
+            .ok_or_else(|| DataError::UnknownColumn {
+                resource: self.def.name.clone(),
+                column: name.to_owned(),
+            })
+    }
+
+    /// Checks and normalizes a value for a column ([`DataError::InvalidValue`] if it does not fit).
+    pub(crate) fn coerce(&self, column: &Column, value: &Value) -> Result<Value, DataError> {
+        coerce::coerce(column.kind, value).map_err(|found| DataError::InvalidValue {
+            resource: self.def.name.clone(),
+            column: column.name.clone(),
+            expected: column.kind,
+            found,
+        })
+    }
+
+    /// Checks and normalizes a primary key value; `null` is refused.
+    pub(crate) fn key(&self, id: &Value) -> Result<Value, DataError> {
+        let pk = self.pk_column();
+        match self.coerce(pk, id)? {
+            Value::Null => Err(DataError::InvalidValue {
+                resource: self.def.name.clone(),
+                column: pk.name.clone(),
+                expected: pk.kind,
+                found: "null".into(),
+            }),
+            key => Ok(key),
+        }
+    }
+
+    /// Checks that the actor may perform `action` (on `record`, where the rule needs one).
+    pub(crate) fn check_access(
+        &self,
+        action: Action,
+        actor: &Actor,
+        record: Option<&Record>,
+    ) -> Result<(), DataError> {
+        if self.def.allowed_actions.get(action).check(actor, record) {
+            Ok(())
+        } else {
+            Err(DataError::Denied {
+                resource: self.def.name.clone(),
+                action,
+            })
+        }
+    }
+
+    /// Removes backend-only columns from a record that leaves the crate.
+    pub(crate) fn strip_backend_only(&self, record: &mut Record) {
+        for column in self.def.columns.iter().filter(|c| c.backend_only) {
+            record.remove(&column.name);
+        }
+    }
+
+    /// Checks a record a client sent: every column exists and is not backend-only, every
+    /// value fits. Returns it normalized.
+    pub(crate) fn client_record(&self, record: Record) -> Result<Record, DataError> {
+        record
+            .into_iter()
+            .map(|(name, value)| {
+                let column = self.column(&name)?;
+                if column.backend_only {
+                    return Err(DataError::BackendOnly {
+                        resource: self.def.name.clone(),
+                        column: name,
+                    });
+                }
+                let value = self.coerce(column, &value)?;
+                Ok((name, value))
+            })
+            .collect()
+    }
+
+    /// Checks a record after hooks changed it: every column exists, every value fits. Returns
+    /// it normalized.
+    pub(crate) fn hooked_record(&self, record: Record) -> Result<Record, DataError> {
+        record
+            .into_iter()
+            .map(|(name, value)| {
+                let value = self.coerce(self.column(&name)?, &value)?;
+                Ok((name, value))
+            })
+            .collect()
+    }
+}
+
+/// A resource of a [`Data`] set: its hooks, and the flows that run them.
+///
+/// Cheap to clone. Flows take the [`Actor`] they run for; every one checks access first, then
+/// runs the hooks of design § 3 around the database work. No flow writes without running the
+/// resource's hooks.
+#[derive(Clone)]
+pub struct Resource {
+    pub(crate) inner: Arc<ResourceInner>,
+    pub(crate) data: Data,
+}
+
+impl fmt::Debug for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resource")
+            .field("name", &self.inner.def.name)
+            .field("table", &self.inner.def.table_name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Resource {
+    /// The resource name.
+    pub fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    /// The definition.
+    pub fn def(&self) -> &ResourceDef {
+        &self.inner.def
+    }
+
+    /// The resource's hook points.
+    pub fn hooks(&self) -> &ResourceHooks {
+        &self.inner.hooks
+    }
+
+    /// The dropdown hooks of a foreign-key column.
+    pub fn dropdown_hooks(&self, column: &str) -> Result<&DropdownHooks, DataError> {
+        self.inner.column(column)?;
+        self.inner
+            .dropdowns
+            .get(column)
+            .ok_or_else(|| DataError::NotForeignKey {
+                resource: self.name().to_owned(),
+                column: column.to_owned(),
+            })
+    }
+
+    /// The [`Data`] set this resource belongs to.
+    pub fn data(&self) -> &Data {
+        &self.data
+    }
+}

@@ -1,0 +1,627 @@
+//! SQL statements for a resource, built with sea-query from a checked query or record.
+//!
+//! Every name is looked up in the resource's schema first (unknown names are errors, never
+//! SQL) and every value is coerced to its column's type and bound as a parameter. The same
+//! builders serve both backends; only the values differ where the backends store a type
+//! differently (see `coerce.rs`).
+
+use sea_query::{
+    Alias, Asterisk, Cond, DeleteStatement, Expr, ExprTrait, Func, InsertStatement, LikeExpr,
+    Order, Query as SqlQuery, SelectStatement, UpdateStatement,
+};
+use serde_json::Value;
+
+use crate::coerce::{describe, to_sql};
+use crate::decode::Field;
+use crate::error::DataError;
+use crate::query::{Aggregate, AggregateFn, Condition, Direction, Filter, Operator, Query};
+use crate::record::Record;
+use crate::resource::ResourceInner;
+use crate::schema::{Column, ColumnType};
+use crate::source::Backend;
+
+fn col(name: &str) -> Alias {
+    Alias::new(name)
+}
+
+fn table(res: &ResourceInner) -> Alias {
+    Alias::new(res.def.table_name())
+}
+
+fn unsupported(res: &ResourceInner, column: &Column, message: impl Into<String>) -> DataError {
+    DataError::UnsupportedFilter {
+        resource: res.name().to_owned(),
+        column: column.name.clone(),
+        column_type: column.kind,
+        message: message.into(),
+    }
+}
+
+/// Whether `operator` applies to a column type.
+fn operator_fits(kind: ColumnType, operator: Operator) -> bool {
+    use Operator::*;
+    match operator {
+        IsNull => true,
+        Eq | Ne | In | NotIn => kind != ColumnType::Json,
+        Lt | Lte | Gt | Gte => matches!(
+            kind,
+            ColumnType::Integer | ColumnType::Float | ColumnType::Text | ColumnType::Timestamp
+        ),
+        Like | Ilike => kind == ColumnType::Text,
+    }
+}
+
+/// A non-null value for a comparison, bound for the backend.
+fn operand(
+    res: &ResourceInner,
+    column: &Column,
+    value: &Value,
+    backend: Backend,
+) -> Result<sea_query::Value, DataError> {
+    match res.coerce(column, value)? {
+        Value::Null => Err(unsupported(
+            res,
+            column,
+            "comparing with null matches nothing; use the `is_null` operator",
+        )),
+        v => Ok(to_sql(column.kind, &v, backend)),
+    }
+}
+
+fn condition(res: &ResourceInner, c: &Condition, backend: Backend) -> Result<Expr, DataError> {
+    let column = res.column(&c.field)?;
+    if !operator_fits(column.kind, c.operator) {
+        return Err(unsupported(
+            res,
+            column,
+            format!(
+                "operator `{}` does not apply to {} columns",
+                c.operator, column.kind
+            ),
+        ));
+    }
+    let field = Expr::col(col(&column.name));
+    let one = |value| operand(res, column, value, backend);
+    Ok(match c.operator {
+        Operator::Eq => field.eq(one(&c.value)?),
+        Operator::Ne => field.ne(one(&c.value)?),
+        Operator::Lt => field.lt(one(&c.value)?),
+        Operator::Lte => field.lte(one(&c.value)?),
+        Operator::Gt => field.gt(one(&c.value)?),
+        Operator::Gte => field.gte(one(&c.value)?),
+        Operator::In | Operator::NotIn => {
+            let Value::Array(items) = &c.value else {
+                return Err(unsupported(
+                    res,
+                    column,
+                    format!(
+                        "`{}` needs a list of values, got {}",
+                        c.operator,
+                        describe(&c.value)
+                    ),
+                ));
+            };
+            let values = items.iter().map(one).collect::<Result<Vec<_>, _>>()?;
+            if c.operator == Operator::In {
+                field.is_in(values)
+            } else {
+                field.is_not_in(values)
+            }
+        }
+        Operator::Like => field.like(LikeExpr::new(pattern(res, column, &c.value)?).escape('\\')),
+        Operator::Ilike => {
+            let pattern = pattern(res, column, &c.value)?.to_lowercase();
+            Expr::from(Func::lower(field)).like(LikeExpr::new(pattern).escape('\\'))
+        }
+        Operator::IsNull => match &c.value {
+            Value::Null | Value::Bool(true) => field.is_null(),
+            Value::Bool(false) => field.is_not_null(),
+            other => {
+                return Err(unsupported(
+                    res,
+                    column,
+                    format!(
+                        "`is_null` takes true, false or null, got {}",
+                        describe(other)
+                    ),
+                ));
+            }
+        },
+    })
+}
+
+fn pattern(res: &ResourceInner, column: &Column, value: &Value) -> Result<String, DataError> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        other => Err(unsupported(
+            res,
+            column,
+            format!("a pattern must be a string, got {}", describe(other)),
+        )),
+    }
+}
+
+fn filter(res: &ResourceInner, f: &Filter, backend: Backend) -> Result<Cond, DataError> {
+    Ok(match f {
+        Filter::Condition(c) => Cond::all().add(condition(res, c, backend)?),
+        Filter::And { and } => and.iter().try_fold(Cond::all(), |acc, f| {
+            Ok::<_, DataError>(acc.add(filter(res, f, backend)?))
+        })?,
+        Filter::Or { or } if or.is_empty() => Cond::all().add(Expr::val(1).eq(2)),
+        Filter::Or { or } => or.iter().try_fold(Cond::any(), |acc, f| {
+            Ok::<_, DataError>(acc.add(filter(res, f, backend)?))
+        })?,
+    })
+}
+
+/// The `WHERE` condition of a list of filters (all must match).
+pub(crate) fn filters(
+    res: &ResourceInner,
+    filters: &[Filter],
+    backend: Backend,
+) -> Result<Cond, DataError> {
+    filters
+        .iter()
+        .try_fold(Cond::all(), |acc, f| Ok(acc.add(filter(res, f, backend)?)))
+}
+
+/// Adds the `WHERE` clause of `filters`, if there are any.
+fn where_filters(
+    statement: &mut SelectStatement,
+    res: &ResourceInner,
+    query: &Query,
+    backend: Backend,
+) -> Result<(), DataError> {
+    if !query.filters.is_empty() {
+        statement.cond_where(filters(res, &query.filters, backend)?);
+    }
+    Ok(())
+}
+
+fn select_all(res: &ResourceInner) -> SelectStatement {
+    SqlQuery::select()
+        .columns(res.fields.iter().map(|f| col(&f.name)))
+        .from(table(res))
+        .to_owned()
+}
+
+/// The effective page size of a query, or [`DataError::LimitTooLarge`].
+pub(crate) fn limit(res: &ResourceInner, query: &Query) -> Result<u64, DataError> {
+    let limit = query.limit.unwrap_or(res.def.default_limit);
+    if limit > res.def.max_limit {
+        return Err(DataError::LimitTooLarge {
+            resource: res.name().to_owned(),
+            limit,
+            max: res.def.max_limit,
+        });
+    }
+    Ok(limit)
+}
+
+/// The sort keys of a query, checked: known, sortable columns.
+fn sort_keys<'q>(
+    res: &ResourceInner,
+    query: &'q Query,
+) -> impl Iterator<Item = Result<(&'q str, Order), DataError>> {
+    query.sort.iter().map(move |sort| {
+        let column = res.column(&sort.field)?;
+        if column.kind == ColumnType::Json {
+            return Err(unsupported(res, column, "json columns cannot be sorted on"));
+        }
+        let order = match sort.direction {
+            Direction::Asc => Order::Asc,
+            Direction::Desc => Order::Desc,
+        };
+        Ok((sort.field.as_str(), order))
+    })
+}
+
+/// Checks a query against the schema (filters, sort keys, limit) without building its
+/// statement: what a flow does before handing the query to hooks.
+pub(crate) fn check(res: &ResourceInner, query: &Query, backend: Backend) -> Result<(), DataError> {
+    for filter in &query.filters {
+        self::filter(res, filter, backend)?;
+    }
+    for key in sort_keys(res, query) {
+        key?;
+    }
+    limit(res, query).map(drop)
+}
+
+/// `SELECT <columns> FROM <table> WHERE <filters> ORDER BY <sort>, <pk> LIMIT .. OFFSET ..`.
+pub(crate) fn select(
+    res: &ResourceInner,
+    query: &Query,
+    backend: Backend,
+) -> Result<SelectStatement, DataError> {
+    let mut statement = select_all(res);
+    where_filters(&mut statement, res, query, backend)?;
+    for key in sort_keys(res, query) {
+        let (field, order) = key?;
+        statement.order_by(col(field), order);
+    }
+    let pk = &res.pk_column().name;
+    if !query.sort.iter().any(|s| &s.field == pk) {
+        statement.order_by(col(pk), Order::Asc);
+    }
+    statement.limit(limit(res, query)?).offset(query.offset);
+    Ok(statement)
+}
+
+/// `SELECT COUNT(*) FROM <table> WHERE <filters>`.
+pub(crate) fn count(
+    res: &ResourceInner,
+    query: &Query,
+    backend: Backend,
+) -> Result<SelectStatement, DataError> {
+    let mut statement = SqlQuery::select()
+        .expr(Func::count(Expr::col(Asterisk)))
+        .from(table(res))
+        .to_owned();
+    where_filters(&mut statement, res, query, backend)?;
+    Ok(statement)
+}
+
+/// The aggregates over the rows matching `query`, and the fields of the one result row.
+pub(crate) fn aggregate(
+    res: &ResourceInner,
+    query: &Query,
+    aggregates: &[Aggregate],
+    backend: Backend,
+) -> Result<(SelectStatement, Vec<Field>), DataError> {
+    let mut statement = SqlQuery::select().from(table(res)).to_owned();
+    where_filters(&mut statement, res, query, backend)?;
+    let mut fields = Vec::with_capacity(aggregates.len());
+    for (i, aggregate) in aggregates.iter().enumerate() {
+        crate::schema::check_name("aggregate alias", &aggregate.alias)
+            .map_err(|message| DataError::InvalidQuery { message })?;
+        if aggregates[..i].iter().any(|a| a.alias == aggregate.alias) {
+            return Err(DataError::InvalidQuery {
+                message: format!("aggregate alias `{}` is used twice", aggregate.alias),
+            });
+        }
+        let (expr, kind) = aggregate_expr(res, aggregate)?;
+        statement.expr_as(expr, col(&aggregate.alias));
+        fields.push(Field {
+            name: aggregate.alias.clone(),
+            kind,
+        });
+    }
+    if fields.is_empty() {
+        return Err(DataError::InvalidQuery {
+            message: "ask for at least one aggregate".into(),
+        });
+    }
+    Ok((statement, fields))
+}
+
+fn aggregate_expr(
+    res: &ResourceInner,
+    aggregate: &Aggregate,
+) -> Result<(Expr, ColumnType), DataError> {
+    let Some(name) = &aggregate.column else {
+        return match aggregate.function {
+            AggregateFn::Count => {
+                Ok((Func::count(Expr::col(Asterisk)).into(), ColumnType::Integer))
+            }
+            other => Err(DataError::InvalidQuery {
+                message: format!("aggregate `{}`: {other:?} needs a column", aggregate.alias),
+            }),
+        };
+    };
+    let column = res.column(name)?;
+    let field = Expr::col(col(name));
+    let numeric = matches!(column.kind, ColumnType::Integer | ColumnType::Float);
+    let double = || Alias::new("DOUBLE PRECISION");
+    let (expr, kind): (Expr, ColumnType) = match aggregate.function {
+        AggregateFn::Count => (Func::count(field).into(), ColumnType::Integer),
+        AggregateFn::Sum if column.kind == ColumnType::Integer => (
+            Func::cast_as(Func::sum(field), Alias::new("BIGINT")).into(),
+            ColumnType::Integer,
+        ),
+        AggregateFn::Sum if numeric => (
+            Func::cast_as(Func::sum(field), double()).into(),
+            ColumnType::Float,
+        ),
+        AggregateFn::Avg if numeric => (
+            Func::cast_as(Func::avg(field), double()).into(),
+            ColumnType::Float,
+        ),
+        AggregateFn::Min | AggregateFn::Max
+            if matches!(
+                column.kind,
+                ColumnType::Integer | ColumnType::Float | ColumnType::Text | ColumnType::Timestamp
+            ) =>
+        {
+            let call = if aggregate.function == AggregateFn::Min {
+                Func::min(field)
+            } else {
+                Func::max(field)
+            };
+            (call.into(), column.kind)
+        }
+        function => {
+            return Err(unsupported(
+                res,
+                column,
+                format!("{function:?} does not apply to {} columns", column.kind),
+            ));
+        }
+    };
+    Ok((expr, kind))
+}
+
+/// `SELECT <columns> FROM <table> WHERE <column> = <value>`: a record by key, or the children
+/// pointing at a parent (no hooks: used by write flows, which check access themselves).
+pub(crate) fn by_column(
+    res: &ResourceInner,
+    column: &Column,
+    value: &Value,
+    backend: Backend,
+) -> SelectStatement {
+    select_all(res)
+        .and_where(Expr::col(col(&column.name)).eq(to_sql(column.kind, value, backend)))
+        .order_by(col(&res.pk_column().name), Order::Asc)
+        .to_owned()
+}
+
+fn returning(res: &ResourceInner) -> sea_query::ReturningClause {
+    SqlQuery::returning().columns(res.fields.iter().map(|f| col(&f.name)))
+}
+
+/// `INSERT INTO <table> (<columns>) VALUES (..) RETURNING <columns>` for a normalized record.
+pub(crate) fn insert(
+    res: &ResourceInner,
+    record: &Record,
+    backend: Backend,
+) -> Result<InsertStatement, DataError> {
+    let mut statement = SqlQuery::insert();
+    statement.into_table(table(res)).returning(returning(res));
+    if record.is_empty() {
+        statement.or_default_values();
+        return Ok(statement);
+    }
+    let mut columns = Vec::with_capacity(record.len());
+    let mut values = Vec::with_capacity(record.len());
+    for (name, value) in record.iter() {
+        let column = res.column(name)?;
+        columns.push(col(name));
+        values.push(Expr::from(to_sql(column.kind, value, backend)));
+    }
+    statement.columns(columns);
+    statement
+        .values(values)
+        .map_err(|e| DataError::Definition {
+            resource: res.name().to_owned(),
+            message: format!("insert could not be built: {e}"),
+        })?;
+    Ok(statement)
+}
+
+/// `UPDATE <table> SET .. WHERE <pk> = <id> RETURNING <columns>` for normalized changes.
+pub(crate) fn update(
+    res: &ResourceInner,
+    id: &Value,
+    set: &Record,
+    backend: Backend,
+) -> Result<UpdateStatement, DataError> {
+    let values = set
+        .iter()
+        .map(|(name, value)| {
+            let column = res.column(name)?;
+            Ok((col(name), Expr::from(to_sql(column.kind, value, backend))))
+        })
+        .collect::<Result<Vec<_>, DataError>>()?;
+    let pk = res.pk_column();
+    Ok(SqlQuery::update()
+        .table(table(res))
+        .values(values)
+        .and_where(Expr::col(col(&pk.name)).eq(to_sql(pk.kind, id, backend)))
+        .returning(returning(res))
+        .to_owned())
+}
+
+/// `DELETE FROM <table> WHERE <pk> = <id> RETURNING <columns>`.
+pub(crate) fn delete(res: &ResourceInner, id: &Value, backend: Backend) -> DeleteStatement {
+    let pk = res.pk_column();
+    SqlQuery::delete()
+        .from_table(table(res))
+        .and_where(Expr::col(col(&pk.name)).eq(to_sql(pk.kind, id, backend)))
+        .returning(returning(res))
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::ResourceDef;
+    use crate::source::build;
+    use serde_json::json;
+
+    fn apartments() -> ResourceInner {
+        ResourceInner::new(
+            ResourceDef::new("apartments")
+                .column(Column::integer("id").primary_key())
+                .column(Column::text("title"))
+                .column(Column::float("price"))
+                .column(Column::json("meta")),
+        )
+    }
+
+    fn sql(query: &Query, backend: Backend) -> String {
+        build(&select(&apartments(), query, backend).unwrap(), backend).0
+    }
+
+    #[test]
+    fn values_are_bound_never_spliced() {
+        let evil = "x'); DROP TABLE apartments; --";
+        let q = Query::new()
+            .filter(Filter::eq("title", evil))
+            .filter(Filter::like("title", evil));
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            let (text, values) = build(&select(&apartments(), &q, backend).unwrap(), backend);
+            assert!(!text.contains("DROP"), "{text}");
+            assert!(
+                values
+                    .0
+                    .iter()
+                    .any(|v| *v == sea_query::Value::String(Some(evil.into())))
+            );
+        }
+    }
+
+    #[test]
+    fn plain_statements_are_what_benches_compare_against() {
+        let res = ResourceInner::new(
+            ResourceDef::new("apartments")
+                .column(Column::integer("id").primary_key())
+                .column(Column::text("title"))
+                .column(Column::float("price")),
+        );
+        let list = build(
+            &select(&res, &Query::new().limit(20), Backend::Sqlite).unwrap(),
+            Backend::Sqlite,
+        )
+        .0;
+        assert_eq!(
+            list,
+            r#"SELECT "id", "title", "price" FROM "apartments" ORDER BY "id" ASC LIMIT ? OFFSET ?"#
+        );
+        let record: Record = [("title", json!("t")), ("price", json!(1.5))]
+            .into_iter()
+            .collect();
+        let insert = build(
+            &insert(&res, &record, Backend::Postgres).unwrap(),
+            Backend::Postgres,
+        )
+        .0;
+        assert_eq!(
+            insert,
+            r#"INSERT INTO "apartments" ("price", "title") VALUES ($1, $2) RETURNING "id", "title", "price""#
+        );
+    }
+
+    #[test]
+    fn select_orders_by_pk_last_and_pages() {
+        let text = sql(
+            &Query::new().sort_desc("price").limit(20).offset(40),
+            Backend::Postgres,
+        );
+        assert!(
+            text.contains(r#"ORDER BY "price" DESC, "id" ASC LIMIT $1 OFFSET $2"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn groups_and_empty_lists_render_as_sql_truths() {
+        let q = Query::new()
+            .filter(Filter::or([]))
+            .filter(Filter::is_in("id", Vec::<i64>::new()))
+            .filter(Filter::or([
+                Filter::eq("id", 1),
+                Filter::and([Filter::gt("price", 2), Filter::is_null("title")]),
+            ]));
+        let (text, values) = build(
+            &select(&apartments(), &q, Backend::Postgres).unwrap(),
+            Backend::Postgres,
+        );
+        assert!(
+            text.contains(
+                r#"WHERE $1 = $2 AND $3 = $4 AND ("id" = $5 OR ("price" > $6 AND "title" IS NULL))"#
+            ),
+            "{text}"
+        );
+        let first: Vec<&sea_query::Value> = values.0.iter().take(4).collect();
+        assert_eq!(
+            first,
+            [&1i32.into(), &2i32.into(), &1i32.into(), &2i32.into()]
+        );
+    }
+
+    #[test]
+    fn bad_filters_are_typed_errors() {
+        let res = apartments();
+        let err = |f: Filter| select(&res, &Query::new().filter(f), Backend::Sqlite).unwrap_err();
+        assert!(matches!(
+            err(Filter::eq("nope", 1)),
+            DataError::UnknownColumn { .. }
+        ));
+        assert!(matches!(
+            err(Filter::eq("price", "cheap")),
+            DataError::InvalidValue { .. }
+        ));
+        assert!(matches!(
+            err(Filter::like("price", "1%")),
+            DataError::UnsupportedFilter { .. }
+        ));
+        assert!(matches!(
+            err(Filter::eq("meta", json!({}))),
+            DataError::UnsupportedFilter { .. }
+        ));
+        assert!(matches!(
+            err(Filter::eq("title", Value::Null)),
+            DataError::UnsupportedFilter { .. }
+        ));
+        let not_a_list = Filter::Condition(Condition {
+            field: "id".into(),
+            operator: Operator::In,
+            value: json!(1),
+        });
+        assert!(err(not_a_list).to_string().contains("needs a list"));
+        let sort = select(&res, &Query::new().sort_asc("\"id\"; --"), Backend::Sqlite).unwrap_err();
+        assert!(matches!(sort, DataError::UnknownColumn { .. }));
+        let limit = select(&res, &Query::new().limit(1001), Backend::Sqlite).unwrap_err();
+        assert!(matches!(
+            limit,
+            DataError::LimitTooLarge {
+                limit: 1001,
+                max: 1000,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn aggregates_cast_to_portable_types() {
+        let res = apartments();
+        let (statement, fields) = aggregate(
+            &res,
+            &Query::new(),
+            &[
+                Aggregate::count("n"),
+                Aggregate::sum("id", "ids"),
+                Aggregate::avg("price", "mean"),
+            ],
+            Backend::Postgres,
+        )
+        .unwrap();
+        let text = build(&statement, Backend::Postgres).0;
+        assert!(text.contains(r#"COUNT(*) AS "n""#), "{text}");
+        assert!(text.contains("CAST(SUM(\"id\") AS BIGINT)"), "{text}");
+        assert!(
+            text.contains("CAST(AVG(\"price\") AS DOUBLE PRECISION)"),
+            "{text}"
+        );
+        assert_eq!(
+            fields.iter().map(|f| f.kind).collect::<Vec<_>>(),
+            [ColumnType::Integer, ColumnType::Integer, ColumnType::Float]
+        );
+        let bad_alias = aggregate(
+            &res,
+            &Query::new(),
+            &[Aggregate::count("n; drop")],
+            Backend::Sqlite,
+        )
+        .unwrap_err();
+        assert!(matches!(bad_alias, DataError::InvalidQuery { .. }));
+        let bad_fn = aggregate(
+            &res,
+            &Query::new(),
+            &[Aggregate::sum("title", "s")],
+            Backend::Sqlite,
+        )
+        .unwrap_err();
+        assert!(matches!(bad_fn, DataError::UnsupportedFilter { .. }));
+    }
+}

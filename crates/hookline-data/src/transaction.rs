@@ -1,0 +1,294 @@
+//! Writes as engine transactions: every create, edit and delete (with its cascades, and every
+//! record of a bulk call) becomes diffs → model actions (one SQL statement each) → pre-commit
+//! taps → commit → post-commit taps, inside one SQL transaction.
+//!
+//! - [`SqlWrites`] is the [`Domain`]: diffs are about [`RecordRef`]s and carry a [`Change`];
+//!   the session is the open [`Session`]; model actions output the row as written.
+//! - Each resource has three model actions with stable ids, `<resource>.insert`,
+//!   `<resource>.update` and `<resource>.delete` ([`Resource::action_id`](crate::Resource::action_id)),
+//!   so taps can be bound to one table's statements.
+//! - The committer commits or rolls back the SQL transaction, so a pre-commit veto (or any
+//!   failure before it) is a rollback.
+//!
+//! The write flows of [`Resource`](crate::Resource) build the diffs and run them here.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use hookline::TapError;
+use hookline::transaction::{
+    ActionId, Applied, Committer, Diff, DiffAction, Domain, ModelAction, Transaction, Transactions,
+};
+use serde_json::Value;
+
+use crate::actor::Actor;
+use crate::error::DataError;
+use crate::record::Record;
+use crate::resource::ResourceInner;
+use crate::source::{Backend, DataSource, Session};
+use crate::statement;
+
+/// The transaction domain of the data layer (see the [module docs](self)).
+#[derive(Debug)]
+pub struct SqlWrites;
+
+impl Domain for SqlWrites {
+    type Node = RecordRef;
+    type Value = Change;
+    type Inputs = WriteInputs;
+    type Outputs = Option<Record>;
+    type Session = Session;
+}
+
+/// The record a diff is about: the resource and the primary key (`new-<n>` for a record being
+/// created, whose key the database may generate).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RecordRef {
+    /// The resource.
+    pub resource: String,
+    /// The primary key as text, or `new-<n>`.
+    pub key: String,
+}
+
+impl RecordRef {
+    pub(crate) fn existing(resource: &str, id: &Value) -> Self {
+        let key = match id {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        RecordRef {
+            resource: resource.to_owned(),
+            key,
+        }
+    }
+
+    pub(crate) fn new_record(resource: &str, n: usize) -> Self {
+        RecordRef {
+            resource: resource.to_owned(),
+            key: format!("new-{n}"),
+        }
+    }
+}
+
+impl fmt::Display for RecordRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}#{}", self.resource, self.key)
+    }
+}
+
+/// What a diff writes: the primary key (`null` for a create whose key the database generates)
+/// and the values — the whole record for a create, the changed columns for an edit, the record
+/// being deleted for a delete. Values are normalized to their column types.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The primary key.
+    pub record_id: Value,
+    /// The values.
+    pub record: Record,
+}
+
+/// What every action and commit tap of a write receives: the actor.
+#[derive(Debug)]
+pub struct WriteInputs {
+    /// Who writes.
+    pub actor: Actor,
+    /// The typed error of a failed statement or commit, returned to the flow's caller in place
+    /// of the engine's error (which carries only its message).
+    failure: Arc<Mutex<Option<DataError>>>,
+}
+
+impl WriteInputs {
+    fn record_failure(&self, error: DataError) -> TapError {
+        let message = error.to_string();
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+        TapError::fail(message)
+    }
+}
+
+/// The model action that writes one resource's rows of one kind of diff.
+struct StatementAction {
+    id: ActionId,
+    resource: Arc<ResourceInner>,
+    kind: DiffAction,
+    backend: Backend,
+}
+
+impl StatementAction {
+    async fn write(&self, session: &mut Session, change: &Change) -> Result<Record, DataError> {
+        let res = &*self.resource;
+        let row = match self.kind {
+            DiffAction::Update => {
+                let statement =
+                    statement::update(res, &change.record_id, &change.record, self.backend)?;
+                session.fetch_row(&statement, res.name(), &res.fields).await
+            }
+            DiffAction::Delete => {
+                let statement = statement::delete(res, &change.record_id, self.backend);
+                session.fetch_row(&statement, res.name(), &res.fields).await
+            }
+            _ => {
+                let statement = statement::insert(res, &change.record, self.backend)?;
+                session.fetch_row(&statement, res.name(), &res.fields).await
+            }
+        }
+        .map_err(|error| conflict(res.name(), error))?;
+        row.ok_or_else(|| DataError::NotFound {
+            resource: res.name().to_owned(),
+            id: change.record_id.clone(),
+        })
+    }
+}
+
+/// A constraint violation is a [`DataError::Conflict`] (409); other database errors stay.
+fn conflict(resource: &str, error: DataError) -> DataError {
+    match error {
+        DataError::Database { source, committed } => match source.as_database_error() {
+            Some(db)
+                if matches!(
+                    db.kind(),
+                    sqlx::error::ErrorKind::UniqueViolation
+                        | sqlx::error::ErrorKind::ForeignKeyViolation
+                        | sqlx::error::ErrorKind::NotNullViolation
+                        | sqlx::error::ErrorKind::CheckViolation
+                ) =>
+            {
+                DataError::Conflict {
+                    resource: resource.to_owned(),
+                    message: db.message().to_owned(),
+                }
+            }
+            _ => DataError::Database { source, committed },
+        },
+        other => other,
+    }
+}
+
+impl ModelAction<SqlWrites> for StatementAction {
+    fn id(&self) -> ActionId {
+        self.id.clone()
+    }
+
+    fn filter(&self, diff: &Diff<SqlWrites>) -> bool {
+        diff.action() == self.kind && diff.node().resource == self.resource.name()
+    }
+
+    async fn handle(
+        &self,
+        session: &mut Session,
+        diff: &Diff<SqlWrites>,
+        inputs: &WriteInputs,
+        _outputs: Option<Record>,
+    ) -> Result<Option<Record>, TapError> {
+        match self.write(session, diff.value()).await {
+            Ok(row) => Ok(Some(row)),
+            Err(error) => Err(inputs.record_failure(error)),
+        }
+    }
+}
+
+/// Commits or rolls back the SQL transaction.
+struct SqlCommitter;
+
+impl Committer<SqlWrites> for SqlCommitter {
+    async fn commit(
+        &self,
+        session: Session,
+        transaction: &Applied<SqlWrites>,
+    ) -> Result<(), TapError> {
+        match session.commit().await {
+            Ok(()) => Ok(()),
+            Err(error) => Err(transaction.inputs().record_failure(error.into())),
+        }
+    }
+
+    async fn rollback(&self, session: Session) -> Result<(), TapError> {
+        Ok(session.rollback().await?)
+    }
+}
+
+/// The id of a resource's model action for one kind of diff.
+pub(crate) fn action_id(resource: &str, kind: DiffAction) -> ActionId {
+    ActionId::from(format!("{resource}.{}", verb(kind)))
+}
+
+/// The statement a kind of diff runs: `update`, `delete`, or `insert` for an addition.
+fn verb(kind: DiffAction) -> &'static str {
+    match kind {
+        DiffAction::Update => "update",
+        DiffAction::Delete => "delete",
+        _ => "insert",
+    }
+}
+
+/// The transaction engine of a data set, with the model actions of every resource.
+pub(crate) fn engine(
+    resources: &[Arc<ResourceInner>],
+    backend: Backend,
+) -> Result<Transactions<SqlWrites>, DataError> {
+    let engine = Transactions::new("data", SqlCommitter);
+    for res in resources {
+        for kind in [DiffAction::Add, DiffAction::Update, DiffAction::Delete] {
+            engine
+                .model_action(StatementAction {
+                    id: action_id(res.name(), kind),
+                    resource: res.clone(),
+                    kind,
+                    backend,
+                })
+                .map_err(|e| DataError::Definition {
+                    resource: res.name().to_owned(),
+                    message: e.to_string(),
+                })?;
+        }
+    }
+    Ok(engine)
+}
+
+/// Runs `diffs` as one transaction for `actor`; returns the rows as written, by record.
+pub(crate) async fn run(
+    engine: &Transactions<SqlWrites>,
+    source: &DataSource,
+    actor: &Actor,
+    diffs: Vec<Diff<SqlWrites>>,
+) -> Result<HashMap<RecordRef, Record>, DataError> {
+    let failure = Arc::new(Mutex::new(None));
+    let inputs = WriteInputs {
+        actor: actor.clone(),
+        failure: failure.clone(),
+    };
+    let transaction = diffs
+        .into_iter()
+        .fold(Transaction::new(inputs), Transaction::model);
+    let session = source.begin().await?;
+    match engine.run(transaction, session).await {
+        Ok(applied) => Ok(written(&applied)),
+        Err(error) => {
+            let typed = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+            Err(match typed {
+                Some(typed) if !error.committed() => typed,
+                _ => DataError::Hook(error),
+            })
+        }
+    }
+}
+
+/// The row each diff's own statement returned (after the post-model-action taps).
+fn written(applied: &Applied<SqlWrites>) -> HashMap<RecordRef, Record> {
+    applied
+        .model()
+        .iter()
+        .flatten()
+        .filter_map(|done| {
+            let diff = done.diff();
+            let ours = verb(diff.action());
+            let row = done.actions().iter().find(|action| {
+                let id = action.id().as_str();
+                id.strip_prefix(diff.node().resource.as_str())
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    == Some(ours)
+            })?;
+            Some((diff.node().clone(), row.outputs()?.clone()?))
+        })
+        .collect()
+}
