@@ -14,12 +14,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use hookline::TapError;
 use hookline::transaction::{
     ActionId, Applied, Committer, Diff, DiffAction, Domain, ModelAction, Transaction, Transactions,
 };
+use hookline::{HookError, TapError};
 use serde_json::Value;
 
 use crate::actor::Actor;
@@ -93,17 +93,6 @@ pub struct Change {
 pub struct WriteInputs {
     /// Who writes.
     pub actor: Actor,
-    /// The typed error of a failed statement or commit, returned to the flow's caller in place
-    /// of the engine's error (which carries only its message).
-    failure: Arc<Mutex<Option<DataError>>>,
-}
-
-impl WriteInputs {
-    fn record_failure(&self, error: DataError) -> TapError {
-        let message = error.to_string();
-        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
-        TapError::fail(message)
-    }
 }
 
 /// The model action that writes one resource's rows of one kind of diff.
@@ -177,12 +166,12 @@ impl ModelAction<SqlWrites> for StatementAction {
         &self,
         session: &mut Session,
         diff: &Diff<SqlWrites>,
-        inputs: &WriteInputs,
+        _inputs: &WriteInputs,
         _outputs: Option<Record>,
     ) -> Result<Option<Record>, TapError> {
         match self.write(session, diff.value()).await {
             Ok(row) => Ok(Some(row)),
-            Err(error) => Err(inputs.record_failure(error)),
+            Err(error) => Err(TapError::fail(error)),
         }
     }
 }
@@ -194,11 +183,11 @@ impl Committer<SqlWrites> for SqlCommitter {
     async fn commit(
         &self,
         session: Session,
-        transaction: &Applied<SqlWrites>,
+        _transaction: &Applied<SqlWrites>,
     ) -> Result<(), TapError> {
         match session.commit().await {
             Ok(()) => Ok(()),
-            Err(error) => Err(transaction.inputs().record_failure(error.into())),
+            Err(error) => Err(TapError::fail(DataError::from(error))),
         }
     }
 
@@ -252,10 +241,8 @@ pub(crate) async fn run(
     actor: &Actor,
     diffs: Vec<Diff<SqlWrites>>,
 ) -> Result<HashMap<RecordRef, Record>, DataError> {
-    let failure = Arc::new(Mutex::new(None));
     let inputs = WriteInputs {
         actor: actor.clone(),
-        failure: failure.clone(),
     };
     let transaction = diffs
         .into_iter()
@@ -263,14 +250,20 @@ pub(crate) async fn run(
     let session = source.begin().await?;
     match engine.run(transaction, session).await {
         Ok(applied) => Ok(written(&applied)),
-        Err(error) => {
-            let typed = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
-            Err(match typed {
-                Some(typed) if !error.committed() => typed,
-                _ => DataError::Hook(error),
-            })
-        }
+        Err(error) => Err(typed(error)),
     }
+}
+
+/// A statement's or the commit's own [`DataError`] (a conflict, a missing row) goes back to the
+/// caller as itself; anything else — a tap's rejection or failure, an error after the commit —
+/// stays a [`DataError::Hook`] with the hook, tap and phase.
+fn typed(error: HookError) -> DataError {
+    if error.committed() {
+        return DataError::Hook(error);
+    }
+    error
+        .downcast::<DataError>()
+        .unwrap_or_else(DataError::Hook)
 }
 
 /// The row each diff's own statement returned (after the post-model-action taps).

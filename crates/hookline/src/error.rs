@@ -211,6 +211,37 @@ impl HookError {
         self.0.kind
     }
 
+    /// The error an integration's own code failed with, by value: `Ok` if this is a
+    /// [`ErrorKind::Failed`] whose source is an `E`, else the error itself, unchanged.
+    ///
+    /// ```
+    /// use hookline::{ErrorKind, HookError, Phase};
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("version conflict")]
+    /// struct Conflict;
+    ///
+    /// let error = HookError::new("write", Phase::Action, ErrorKind::Failed(Box::new(Conflict)));
+    /// assert!(matches!(error.downcast::<Conflict>(), Ok(Conflict)));
+    /// let error = HookError::new("write", Phase::Action, ErrorKind::NextNotCalled);
+    /// assert!(error.downcast::<Conflict>().is_err());
+    /// ```
+    pub fn downcast<E: std::error::Error + Send + Sync + 'static>(self) -> Result<E, HookError> {
+        let mut inner = *self.0;
+        match inner.kind {
+            ErrorKind::Failed(source) => match source.downcast::<E>() {
+                Ok(typed) => Ok(*typed),
+                Err(source) => {
+                    inner.kind = ErrorKind::Failed(source);
+                    Err(HookError(Box::new(inner)))
+                }
+            },
+            kind => {
+                inner.kind = kind;
+                Err(HookError(Box::new(inner)))
+            }
+        }
+    }
+
     /// `true` if the data was already committed when this error happened: the write stands
     /// although the call reports an error (AdminForth's `afterSave`, Octo's post-commit hooks).
     pub fn committed(&self) -> bool {
