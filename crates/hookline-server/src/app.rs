@@ -1,0 +1,259 @@
+//! [`app`]: the HTTP router of a built server — REST resources under `/api`, the custom
+//! routes, login, health, metrics, the OpenAPI document and its docs page — with the
+//! middleware (logs and metrics, timeout, panic catching, body limit).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::{StatusCode, Uri};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter, get, post, put};
+use hookline_data::DataSource;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Method;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Caller, JsonBody, MaybeCaller, QueryMap};
+use crate::middleware::{observe, panic_response, timeout};
+use crate::rest;
+use crate::routes::{Route, RouteInput};
+use crate::state::AppState;
+
+/// The router serving `state`. Bind it with [`axum::serve()`] (or [`serve`](crate::serve) for
+/// graceful shutdown), or drive it in-process.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = hookline_server::Config::load("hookline.toml")?;
+/// let state = hookline_server::AppState::build(config).await?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// axum::serve(listener, hookline_server::app(state)).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn app(state: AppState) -> Router {
+    let mut router = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/auth/login", post(login))
+        .route("/auth/me", get(me))
+        .route("/auth/password", put(set_password))
+        .nest("/api", rest::router());
+    let mut by_path: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
+    for route in &state.inner.routes {
+        let mut methods = by_path.remove(route.path.as_str()).unwrap_or_default();
+        for method in route.pipelines.keys() {
+            methods = methods.on(filter(*method), route_handler(route.clone(), *method));
+        }
+        by_path.insert(&route.path, methods);
+    }
+    for (path, methods) in by_path {
+        router = router.route(path, methods.fallback(method_not_allowed));
+    }
+    let swagger = SwaggerUi::new("/docs").url("/openapi.json", state.openapi().clone());
+    router
+        .merge(swagger)
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(state.server().body_limit_bytes))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(from_fn_with_state(state.clone(), timeout))
+        .layer(from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+fn filter(method: Method) -> MethodFilter {
+    match method {
+        Method::Get => MethodFilter::GET,
+        Method::Post => MethodFilter::POST,
+        Method::Put => MethodFilter::PUT,
+        Method::Patch => MethodFilter::PATCH,
+        Method::Delete => MethodFilter::DELETE,
+    }
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("`{}` does not answer {method}", uri.path()),
+    )
+}
+
+async fn fallback(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("nothing at `{}`", uri.path()))
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    let reachable = match state.data().source() {
+        DataSource::Sqlite(pool) => pool.acquire().await.map(drop),
+        DataSource::Postgres(pool) => pool.acquire().await.map(drop),
+    };
+    match reachable {
+        Ok(()) => axum::Json(json!({ "status": "ok" })).into_response(),
+        Err(error) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database is not reachable",
+        )
+        .with_detail(error.to_string())
+        .into_response(),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics().render(),
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    login: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let auth = state.auth().ok_or_else(|| {
+        ApiError::not_found("authentication is off: the config has no `[auth] users`")
+    })?;
+    let login = auth.login(&request.login, &request.password).await?;
+    Ok(axum::Json(login).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordRequest {
+    password: String,
+    #[serde(default)]
+    current_password: Option<String>,
+    #[serde(default)]
+    user_id: Option<Value>,
+}
+
+async fn set_password(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(request): ApiJson<PasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    let auth = state.auth().ok_or_else(|| {
+        ApiError::not_found("authentication is off: the config has no `[auth] users`")
+    })?;
+    auth.set_password(
+        &actor,
+        request.user_id,
+        request.current_password.as_deref(),
+        &request.password,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(Caller(actor): Caller) -> Response {
+    axum::Json(json!({ "data": actor })).into_response()
+}
+
+/// The handler of one custom route method.
+fn route_handler(
+    route: Arc<Route>,
+    method: Method,
+) -> impl Fn(State<AppState>, Request) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>>
++ Clone
++ Send
++ Sync
++ 'static {
+    move |State(state): State<AppState>, req: Request| {
+        let route = route.clone();
+        Box::pin(async move {
+            serve_route(&state, &route, method, req)
+                .await
+                .unwrap_or_else(IntoResponse::into_response)
+        })
+    }
+}
+
+async fn serve_route(
+    state: &AppState,
+    route: &Route,
+    method: Method,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let (mut parts, body) = req.into_parts();
+    let actor = if route.public {
+        MaybeCaller::from_request_parts(&mut parts, state).await?.0
+    } else {
+        Caller::from_request_parts(&mut parts, state).await?.0
+    };
+    if !route.roles.is_empty() && !route.roles.iter().any(|r| actor.has_role(r)) {
+        return Err(ApiError::forbidden(format!(
+            "{method} {} needs one of the roles: {}",
+            route.path,
+            route.roles.join(", ")
+        )));
+    }
+    let Path(params) = Path::<BTreeMap<String, String>>::from_request_parts(&mut parts, state)
+        .await
+        .map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let crate::extract::ApiQuery(query) = QueryMap::from_request_parts(&mut parts, state).await?;
+    let url = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    let JsonBody(body) = JsonBody::from_request(Request::from_parts(parts, body), state).await?;
+    let to_object = |map: &mut dyn Iterator<Item = (String, String)>| {
+        Value::Object(
+            map.map(|(k, v)| (k, Value::String(v)))
+                .collect::<Map<_, _>>(),
+        )
+    };
+    let input = RouteInput::new(
+        actor,
+        body,
+        to_object(&mut query.into_iter()),
+        to_object(&mut params.into_iter()),
+        json!({ "request": { "method": method.as_str(), "url": url } }),
+    );
+    let logs = input.logs.clone();
+    let result = route
+        .run(method, input)
+        .await
+        .ok_or_else(|| ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"))?;
+    let logs = state
+        .debug()
+        .then(|| std::mem::take(&mut *logs.lock().unwrap_or_else(|p| p.into_inner())));
+    match result {
+        Ok(value) => Ok(axum::Json(with_logs(value, logs)).into_response()),
+        Err(error) => {
+            let error = ApiError::from(error);
+            Err(match logs {
+                Some(logs) => error.with_logs(logs),
+                None => error,
+            })
+        }
+    }
+}
+
+/// Adds `@LOGS` to a route's response (debug mode): as a `logs` key of an object, or around
+/// any other value as `{ data, logs }`.
+fn with_logs(value: Value, logs: Option<Vec<Value>>) -> Value {
+    match (value, logs) {
+        (value, None) => value,
+        (Value::Object(mut object), Some(logs)) => {
+            object.insert("logs".into(), Value::Array(logs));
+            Value::Object(object)
+        }
+        (value, Some(logs)) => json!({ "data": value, "logs": logs }),
+    }
+}

@@ -1,0 +1,250 @@
+//! Function-style scripts on resource hooks (AdminForth's model): [`ResourceScripts`], the tap
+//! that hands a data hook's context to its scripts in one worker call and takes their changes
+//! back, and [`binder`], which prepares one for the hook a [`HookPoint`] names.
+//!
+//! What scripts receive is the data crate's context as JSON with AdminForth's names —
+//! `resource`, and `record` / `recordId` (create), `updates` / `oldRecord` / `recordId` (edit),
+//! `record` / `recordId` / `cascadeFrom` (delete), `query` (before a read), `response` /
+//! `total` (after a read) — the caller as `user` (`{ id, role, roles, login }`) and as
+//! AdminForth's `adminUser` (`{ pk, dbUser }`), and `tables`, the data API. They may change `record`, `updates`, `query`,
+//! `response` and `total`; other changes are dropped. `{ ok: false, error }` rejects (422, or
+//! the `status` given).
+
+use std::sync::Arc;
+
+use hookline::{AsyncTap, Flow, Hook, RegisterError, Tap, TapError, TapHandle, TapResult};
+use hookline_data::{
+    Actor, CreateContext, DeleteContext, EditContext, Query, ReadRequest, ReadResponse, Record,
+    Resource,
+};
+use hookline_script::{JsonContext, Script, ScriptOutcome, ScriptPool, ScriptTap};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+use crate::config::HookPoint;
+use crate::tables::DataHandle;
+
+/// A hook context scripts can see and change.
+pub(crate) trait ScriptView: Send + 'static {
+    /// Who the flow runs for.
+    fn actor(&self) -> &Actor;
+
+    /// The values scripts see.
+    fn values(&self) -> Result<Map<String, Value>, serde_json::Error>;
+
+    /// Takes back what scripts may change.
+    fn take_back(&mut self, values: &mut Map<String, Value>) -> Result<(), TakeBackError>;
+}
+
+/// Values left by scripts that the hook context cannot take.
+#[derive(Debug, thiserror::Error)]
+#[error("the scripts left `{key}` in a shape the hook cannot take: {message}")]
+pub(crate) struct TakeBackError {
+    key: &'static str,
+    message: String,
+}
+
+fn take<T: DeserializeOwned>(
+    values: &mut Map<String, Value>,
+    key: &'static str,
+) -> Result<T, TakeBackError> {
+    let value = values.remove(key).ok_or(TakeBackError {
+        key,
+        message: "it was removed".into(),
+    })?;
+    serde_json::from_value(value).map_err(|e| TakeBackError {
+        key,
+        message: e.to_string(),
+    })
+}
+
+/// The context as JSON with AdminForth's names: camel-case keys (`recordId`, `oldRecord`),
+/// the caller as `user` and as `adminUser` (`{ pk, dbUser }`).
+fn with_admin_user(
+    ctx: &impl Serialize,
+    actor: &Actor,
+) -> Result<Map<String, Value>, serde_json::Error> {
+    let values = match serde_json::to_value(ctx)? {
+        Value::Object(values) => values,
+        _ => Map::new(),
+    };
+    let mut values: Map<String, Value> = values
+        .into_iter()
+        .filter(|(key, _)| key != "actor")
+        .map(|(key, value)| (camel_case(&key), value))
+        .collect();
+    let mut user = actor.attributes.as_map().clone();
+    user.insert("id".into(), actor.id.clone());
+    user.insert("roles".into(), json!(actor.roles));
+    user.insert(
+        "role".into(),
+        actor.roles.first().map_or(Value::Null, |r| json!(r)),
+    );
+    values.insert(
+        "adminUser".into(),
+        json!({ "pk": actor.id, "dbUser": user }),
+    );
+    values.insert("user".into(), Value::Object(user));
+    Ok(values)
+}
+
+fn camel_case(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl ScriptView for CreateContext {
+    fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    fn values(&self) -> Result<Map<String, Value>, serde_json::Error> {
+        with_admin_user(self, &self.actor)
+    }
+
+    fn take_back(&mut self, values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
+        self.record = take::<Record>(values, "record")?;
+        Ok(())
+    }
+}
+
+impl ScriptView for EditContext {
+    fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    fn values(&self) -> Result<Map<String, Value>, serde_json::Error> {
+        with_admin_user(self, &self.actor)
+    }
+
+    fn take_back(&mut self, values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
+        self.updates = take::<Record>(values, "updates")?;
+        Ok(())
+    }
+}
+
+impl ScriptView for DeleteContext {
+    fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    fn values(&self) -> Result<Map<String, Value>, serde_json::Error> {
+        with_admin_user(self, &self.actor)
+    }
+
+    fn take_back(&mut self, _values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
+        Ok(())
+    }
+}
+
+impl ScriptView for ReadRequest {
+    fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    fn values(&self) -> Result<Map<String, Value>, serde_json::Error> {
+        with_admin_user(self, &self.actor)
+    }
+
+    fn take_back(&mut self, values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
+        let source = self.query.source;
+        let query: Value = take(values, "query")?;
+        self.query = Query::from_json(query).map_err(|e| TakeBackError {
+            key: "query",
+            message: e.to_string(),
+        })?;
+        self.query.source = source;
+        Ok(())
+    }
+}
+
+impl ScriptView for ReadResponse {
+    fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    fn values(&self) -> Result<Map<String, Value>, serde_json::Error> {
+        with_admin_user(self, &self.actor)
+    }
+
+    fn take_back(&mut self, values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
+        self.response = take(values, "response")?;
+        self.total = take(values, "total")?;
+        Ok(())
+    }
+}
+
+/// Function-style scripts registered as one tap: one worker call per hook call.
+#[derive(Clone)]
+pub(crate) struct ResourceScripts {
+    pub(crate) pool: ScriptPool,
+    pub(crate) scripts: Arc<[Script]>,
+    pub(crate) data: DataHandle,
+}
+
+impl<C: ScriptView> AsyncTap<C> for ResourceScripts {
+    async fn call(&self, ctx: &mut C) -> TapResult {
+        let tap = ScriptTap::new(&self.pool, self.scripts.iter().cloned())
+            .with_tables(self.data.tables_for(ctx.actor()));
+        let mut json = JsonContext::from(ctx.values()?);
+        match tap.run(&mut json).await? {
+            ScriptOutcome::Rejected {
+                status, message, ..
+            } => Err(TapError::reject(message).with_status(status)),
+            ScriptOutcome::Continue | ScriptOutcome::Return { .. } => {
+                ctx.take_back(&mut json.into_values())?;
+                Ok(Flow::Continue)
+            }
+        }
+    }
+}
+
+/// Registers prepared scripts on one hook, with the tap options given (a module's, or plain).
+pub(crate) type Binder = Box<dyn Fn(Tap) -> Result<TapHandle, RegisterError> + Send + Sync>;
+
+/// Prepares the registration of `scripts` on the hook of `resource` that `point` names;
+/// [`DataError::NotForeignKey`](hookline_data::DataError) for a dropdown of a column that has
+/// none.
+pub(crate) fn binder(
+    resource: &Resource,
+    point: &HookPoint,
+    scripts: ResourceScripts,
+) -> Result<Binder, hookline_data::DataError> {
+    fn on<C: ScriptView>(hook: &Hook<C>, scripts: ResourceScripts) -> Binder {
+        let hook = hook.clone();
+        Box::new(move |tap| hook.tap_handler(tap, scripts.clone()))
+    }
+    let hooks = resource.hooks();
+    Ok(match point {
+        HookPoint::ListBefore => on(&hooks.list.before_datasource_request, scripts),
+        HookPoint::ListAfter => on(&hooks.list.after_datasource_response, scripts),
+        HookPoint::ShowBefore => on(&hooks.show.before_datasource_request, scripts),
+        HookPoint::ShowAfter => on(&hooks.show.after_datasource_response, scripts),
+        HookPoint::CreateBeforeSave => on(&hooks.create.before_save, scripts),
+        HookPoint::CreateAfterSave => on(&hooks.create.after_save, scripts),
+        HookPoint::EditBeforeSave => on(&hooks.edit.before_save, scripts),
+        HookPoint::EditAfterSave => on(&hooks.edit.after_save, scripts),
+        HookPoint::DeleteBeforeSave => on(&hooks.delete.before_save, scripts),
+        HookPoint::DeleteAfterSave => on(&hooks.delete.after_save, scripts),
+        HookPoint::DropdownBefore(column) => on(
+            &resource.dropdown_hooks(column)?.before_datasource_request,
+            scripts,
+        ),
+        HookPoint::DropdownAfter(column) => on(
+            &resource.dropdown_hooks(column)?.after_datasource_response,
+            scripts,
+        ),
+    })
+}

@@ -1,0 +1,311 @@
+//! The config and the command line: shape errors name the key path and line, `check` reports
+//! every problem of a config and its scripts with file and line, `init` writes a starter that
+//! checks clean, `explain` shows the order of taps, and the `hookline` binary serves and shuts
+//! down gracefully on SIGTERM.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::TempDir;
+use hookline_server::{Config, ExplainFormat, check, dry_run, init};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+#[test]
+fn shape_errors_name_the_key_path_and_the_line() {
+    let text = r#"
+[[resources]]
+name = "notes"
+columns = [
+    { name = "id", type = "integer", primary_key = true },
+    { name = "body", type = "decimal" },
+]
+"#;
+    let err = Config::from_toml(text, "notes.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("notes.toml:6:"), "{err}");
+    assert!(err.contains("resources[0].columns[1].type"), "{err}");
+    assert!(err.contains("decimal"), "{err}");
+
+    let err = Config::from_toml(
+        "[hooks.notes]\n\"create.before_safe\" = \"x.js\"\n",
+        "h.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("h.toml:2:1:"), "{err}");
+    assert!(
+        err.contains("unknown hook point `create.before_safe`"),
+        "{err}"
+    );
+
+    let err = Config::from_toml("[server\n", "broken.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("broken.toml:1:"), "{err}");
+
+    let err = Config::load("/nonexistent/hookline.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cannot read config `/nonexistent/hookline.toml`"),
+        "{err}"
+    );
+}
+
+const BROKEN: &str = r#"[auth]
+roles = ["admin"]
+
+[[resources]]
+name = "notes"
+columns = [{ name = "id", type = "integer", primary_key = true }]
+
+[access.notes]
+delete = ["owner"]
+
+[hooks.memos]
+"create.before_save" = "fine.js"
+
+[hooks.notes]
+"create.before_save" = "broken.js"
+"edit.before_save" = "missing.js"
+
+[[routes]]
+path = "/api/notes/export"
+handler = "fine_route.js"
+
+[[routes]]
+path = "/export"
+methods = ["GET"]
+handler = "route_macro.js"
+
+[[routes.pre_hooks]]
+script = "fine_route.js"
+methods = ["POST"]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_every_problem_with_its_file_and_line() {
+    let dir = TempDir::with_files(&[
+        ("hookline.toml", BROKEN),
+        ("fine.js", "export default async () => ({ ok: true });"),
+        (
+            "broken.js",
+            "export default async ({ record }) => {\n  record.x = 1;\n  record.y = ;\n};",
+        ),
+        ("fine_route.js", "return 1;"),
+        (
+            "route_macro.js",
+            "const x = 1;\nreturn @FETCH('http://example.com');",
+        ),
+    ]);
+    let config = Config::load(dir.0.join("hookline.toml")).unwrap();
+    let file = config.file().to_owned();
+    let problems: Vec<String> = check(config)
+        .await
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let expect = |prefix: String, words: &[&str]| {
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with(&prefix) && words.iter().all(|w| p.contains(w))),
+            "no problem starting with `{prefix}` containing {words:?} in:\n{}",
+            problems.join("\n")
+        );
+    };
+    expect(
+        format!("{file}:9:11: access.notes.delete[0]"),
+        &["unknown role `owner`"],
+    );
+    expect(
+        format!("{file}:11:8: hooks.memos"),
+        &["unknown resource `memos`"],
+    );
+    expect(format!("{file}:19:1: routes[0].path"), &["/api"]);
+    expect(
+        format!("{file}:29:12: routes[1].pre_hooks[0].methods[0]"),
+        &["does not answer POST"],
+    );
+    let broken = dir.0.join("broken.js").display().to_string();
+    expect(format!("{broken}:3:"), &["SyntaxError"]);
+    expect(
+        format!("{file}:16:1: hooks.notes.\"edit.before_save\""),
+        &["missing.js"],
+    );
+    let route_macro = dir.0.join("route_macro.js").display().to_string();
+    expect(format!("{route_macro}:2:8"), &["@FETCH"]);
+    assert_eq!(problems.len(), 7, "{}", problems.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_writes_a_starter_that_checks_clean_and_explains_its_hooks() {
+    let dir = TempDir::new();
+    let written = init(&dir.0, false).unwrap();
+    assert!(written.len() > 5);
+    let err = init(&dir.0, false).unwrap_err().to_string();
+    assert!(err.contains("exists already"), "{err}");
+    assert!(init(&dir.0, true).is_ok());
+
+    let config = Config::load(dir.0.join("hookline.toml")).unwrap();
+    assert_eq!(check(config.clone()).await, []);
+    let state = dry_run(config).await.unwrap();
+
+    let text = state
+        .explain(Some("apartments"), ExplainFormat::Text)
+        .unwrap();
+    let position = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("`{needle}` is not in:\n{text}"))
+    };
+    assert!(position("create.before_save") < position("hooks/apartments/set_realtor.js"));
+    assert!(
+        text.contains("hooks/audit/created.js  module=audit (rank 0)"),
+        "{text}"
+    );
+    assert!(!text.contains("resource `users`"), "{text}");
+
+    let route = state
+        .explain(Some("/stats/prices"), ExplainFormat::Text)
+        .unwrap();
+    assert!(route.contains("route `GET /stats/prices`"), "{route}");
+    assert!(
+        route.contains("post-hooks run Always, failures Isolate"),
+        "{route}"
+    );
+    let global = route.find("routes/audit_route.js").unwrap();
+    let own = route.find("routes/add_meta.js").unwrap();
+    assert!(
+        global < own,
+        "global post-hooks run first on ties:\n{route}"
+    );
+
+    let mermaid = state
+        .explain(Some("apartments"), ExplainFormat::Mermaid)
+        .unwrap();
+    assert!(mermaid.contains("flowchart TD"), "{mermaid}");
+    let err = state
+        .explain(Some("flats"), ExplainFormat::Text)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no resource or route named `flats`") && err.contains("apartments"),
+        "{err}"
+    );
+    state.close().await;
+}
+
+fn hookline() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hookline"));
+    command.kill_on_drop(true).env_remove("HOOKLINE_CONFIG");
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_inits_checks_explains_serves_and_stops_on_sigterm() {
+    let dir = TempDir::new();
+    let out = hookline().arg("init").arg(&dir.0).output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = hookline().arg("init").arg(&dir.0).output().await.unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exists already"));
+
+    let config = dir.0.join("hookline.toml");
+    let out = hookline()
+        .arg("check")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with(": ok\n"));
+
+    let out = hookline()
+        .args(["explain", "apartments", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hooks/apartments/own_rows.js"));
+
+    std::fs::write(
+        dir.0.join("hooks/apartments/own_rows.js"),
+        "export default async ({ query }) => {\n  query.filters.push(;\n};\n",
+    )
+    .unwrap();
+    let out = hookline()
+        .arg("check")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("hooks/apartments/own_rows.js:2:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 problem(s)"), "{stdout}");
+    std::fs::write(
+        dir.0.join("hooks/apartments/own_rows.js"),
+        "export default async () => ({ ok: true });\n",
+    )
+    .unwrap();
+
+    let database = format!("sqlite://{}", dir.0.join("served.db").display());
+    let mut child = hookline()
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--database",
+            &database,
+            "--config",
+        ])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut address = None;
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(url) = line.trim().strip_prefix("listening on") {
+            address = Some(url.trim().to_owned());
+        }
+        if line.contains("API docs") {
+            break;
+        }
+    }
+    let address = address.expect("the banner names the address");
+    let health = reqwest::get(format!("{address}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+
+    let pid = child.id().unwrap().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().await.unwrap();
+    assert!(out.status.success(), "a graceful shutdown exits 0: {out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SIGTERM") && stderr.contains("stopped"),
+        "{stderr}"
+    );
+}
