@@ -80,8 +80,17 @@ impl ResourceInner {
 
     /// The column of this name, or [`DataError::UnknownColumn`].
     pub(crate) fn column(&self, name: &str) -> Result<&Column, DataError> {
+        self.column_index(name)
+            .map(|index| &self.def.columns[index])
+    }
+
+    /// The position of a column in the definition ([`DataError::UnknownColumn`] if there is
+    /// none).
+    pub(crate) fn column_index(&self, name: &str) -> Result<usize, DataError> {
         self.def
-            .get_column(name)
+            .columns
+            .iter()
+            .position(|c| c.name == name)
             .ok_or_else(|| DataError::UnknownColumn {
                 resource: self.def.name.clone(),
                 column: name.to_owned(),

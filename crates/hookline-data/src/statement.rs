@@ -5,10 +5,15 @@
 //! builders serve both backends; only the values differ where the backends store a type
 //! differently (see `coerce.rs`).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use sea_query::{
     Alias, Asterisk, Cond, DeleteStatement, Expr, ExprTrait, Func, InsertStatement, LikeExpr,
-    Order, Query as SqlQuery, SelectStatement, UpdateStatement,
+    Order, PostgresQueryBuilder, Query as SqlQuery, SelectStatement, SqliteQueryBuilder,
+    UpdateStatement,
 };
+use sea_query_sqlx::{SqlxBinder, SqlxValues};
 use serde_json::Value;
 
 use crate::coerce::{describe, to_sql};
@@ -398,6 +403,48 @@ pub(crate) fn insert(
     Ok(statement)
 }
 
+/// The rendered inserts of one resource on one backend, by the columns they set.
+///
+/// An insert's text depends only on which columns the record has (a record's columns iterate
+/// in name order), so it is built and rendered by [`insert`] once per set of columns; later
+/// inserts with the same columns reuse the text and only bind their values.
+#[derive(Default)]
+pub(crate) struct Inserts(Mutex<HashMap<Vec<usize>, Arc<str>>>);
+
+impl Inserts {
+    /// The text and values of the insert of a normalized record.
+    pub(crate) fn render(
+        &self,
+        res: &ResourceInner,
+        record: &Record,
+        backend: Backend,
+    ) -> Result<(Arc<str>, SqlxValues), DataError> {
+        let mut columns = Vec::with_capacity(record.len());
+        let mut values = Vec::with_capacity(record.len());
+        for (name, value) in record.iter() {
+            let index = res.column_index(name)?;
+            columns.push(index);
+            values.push(to_sql(res.def.columns[index].kind, value, backend));
+        }
+        let values = SqlxValues(sea_query::Values(values));
+        // The map only ever gains entries, so a poisoned lock still holds valid texts.
+        let mut texts = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(text) = texts.get(&columns) {
+            return Ok((text.clone(), values));
+        }
+        let (text, _) = match backend {
+            Backend::Sqlite => insert(res, record, backend)?.build_sqlx(SqliteQueryBuilder),
+            Backend::Postgres => insert(res, record, backend)?.build_sqlx(PostgresQueryBuilder),
+        };
+        let text: Arc<str> = Arc::from(text);
+        texts.insert(columns, text.clone());
+        Ok((text, values))
+    }
+}
+
 /// `UPDATE <table> SET .. WHERE <pk> = <id> RETURNING <columns>` for normalized changes.
 pub(crate) fn update(
     res: &ResourceInner,
@@ -498,6 +545,66 @@ mod tests {
         assert_eq!(
             insert,
             r#"INSERT INTO "apartments" ("price", "title") VALUES ($1, $2) RETURNING "id", "title", "price""#
+        );
+    }
+
+    #[test]
+    fn inserts_are_rendered_once_per_column_set_and_bind_each_records_values() {
+        let res = apartments();
+        let inserts = Inserts::default();
+        let record = |pairs: &[(&str, Value)]| -> Record { pairs.iter().cloned().collect() };
+        let (first, values) = inserts
+            .render(
+                &res,
+                &record(&[("title", json!("a")), ("price", json!(1.5))]),
+                Backend::Sqlite,
+            )
+            .unwrap();
+        assert_eq!(
+            &*first,
+            r#"INSERT INTO "apartments" ("price", "title") VALUES (?, ?) RETURNING "id", "title", "price", "meta""#
+        );
+        assert_eq!(
+            values.0.0,
+            [
+                sea_query::Value::Double(Some(1.5)),
+                sea_query::Value::String(Some("a".into()))
+            ]
+        );
+        let (again, values) = inserts
+            .render(
+                &res,
+                &record(&[("title", json!("b")), ("price", json!(2.0))]),
+                Backend::Sqlite,
+            )
+            .unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the same columns reuse the text"
+        );
+        assert_eq!(values.0.0[1], sea_query::Value::String(Some("b".into())));
+        let (other, values) = inserts
+            .render(&res, &record(&[("title", json!("c"))]), Backend::Sqlite)
+            .unwrap();
+        assert_eq!(
+            &*other,
+            r#"INSERT INTO "apartments" ("title") VALUES (?) RETURNING "id", "title", "price", "meta""#
+        );
+        assert_eq!(values.0.0, [sea_query::Value::String(Some("c".into()))]);
+        let (empty, values) = inserts
+            .render(&res, &Record::new(), Backend::Sqlite)
+            .unwrap();
+        assert_eq!(
+            &*empty,
+            r#"INSERT INTO "apartments" DEFAULT VALUES RETURNING "id", "title", "price", "meta""#
+        );
+        assert!(values.0.0.is_empty());
+        let unknown = inserts
+            .render(&res, &record(&[("nope", json!(1))]), Backend::Sqlite)
+            .unwrap_err();
+        assert!(
+            matches!(unknown, DataError::UnknownColumn { .. }),
+            "{unknown}"
         );
     }
 

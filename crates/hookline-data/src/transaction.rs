@@ -27,7 +27,7 @@ use crate::error::DataError;
 use crate::record::Record;
 use crate::resource::ResourceInner;
 use crate::source::{Backend, DataSource, Session};
-use crate::statement;
+use crate::statement::{self, Inserts};
 
 /// The transaction domain of the data layer (see the [module docs](self)).
 #[derive(Debug)]
@@ -101,6 +101,8 @@ struct StatementAction {
     resource: Arc<ResourceInner>,
     kind: DiffAction,
     backend: Backend,
+    /// The texts of this action's inserts (used by the insert action only).
+    inserts: Inserts,
 }
 
 impl StatementAction {
@@ -117,8 +119,10 @@ impl StatementAction {
                 session.fetch_row(&statement, res.name(), &res.fields).await
             }
             _ => {
-                let statement = statement::insert(res, &change.record, self.backend)?;
-                session.fetch_row(&statement, res.name(), &res.fields).await
+                let insert = self.inserts.render(res, &change.record, self.backend)?;
+                session
+                    .fetch_rendered_row(insert, res.name(), &res.fields)
+                    .await
             }
         }
         .map_err(|error| conflict(res.name(), error))?;
@@ -224,6 +228,7 @@ pub(crate) fn engine(
                     resource: res.clone(),
                     kind,
                     backend,
+                    inserts: Inserts::default(),
                 })
                 .map_err(|e| DataError::Definition {
                     resource: res.name().to_owned(),

@@ -4,9 +4,11 @@
 //! The hooks around actions live in [`super::hooks`]; running them lives in the engine
 //! ([`super::Transactions::run`]).
 
-use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::fmt;
 use std::future::Future;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
@@ -26,18 +28,54 @@ use crate::flow::TapError;
 /// assert_eq!(ADD_APP.as_str(), "add-app");
 /// assert_eq!(ActionId::from(format!("{}.insert", "apartments")).to_string(), "apartments.insert");
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ActionId(Cow<'static, str>);
+#[derive(Clone)]
+pub struct ActionId(Text);
+
+/// The text of an id; a built id is shared, so the engine clones ids without allocating.
+#[derive(Clone)]
+enum Text {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
 
 impl ActionId {
     /// An id from a string literal; usable in `const` items.
     pub const fn new(id: &'static str) -> Self {
-        ActionId(Cow::Borrowed(id))
+        ActionId(Text::Static(id))
     }
 
     /// The id as a string.
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Text::Static(id) => id,
+            Text::Shared(id) => id,
+        }
+    }
+}
+
+impl PartialEq for ActionId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for ActionId {}
+
+impl Hash for ActionId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for ActionId {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ActionId {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.as_str().cmp(other.as_str())
     }
 }
 
@@ -49,19 +87,19 @@ impl From<&'static str> for ActionId {
 
 impl From<String> for ActionId {
     fn from(id: String) -> Self {
-        ActionId(Cow::Owned(id))
+        ActionId(Text::Shared(Arc::from(id)))
     }
 }
 
 impl fmt::Display for ActionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for ActionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ActionId({:?})", &*self.0)
+        write!(f, "ActionId({:?})", self.as_str())
     }
 }
 

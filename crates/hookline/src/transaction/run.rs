@@ -156,8 +156,16 @@ impl<D: Domain> Transactions<D> {
         Ok(())
     }
 
-    /// Groups diffs into dependency levels; a cycle fails in [`Phase::Plan`].
+    /// Groups diffs into dependency levels; a cycle fails in [`Phase::Plan`]. No diffs are no
+    /// levels and one diff is one level (a diff never waits for itself), without planning.
     fn in_levels(&self, diffs: Vec<Diff<D>>) -> Result<Vec<Vec<Diff<D>>>, HookError> {
+        if diffs.len() <= 1 {
+            return Ok(if diffs.is_empty() {
+                Vec::new()
+            } else {
+                vec![diffs]
+            });
+        }
         let level_of = levels(&diffs).map_err(|cycle| {
             HookError::new(
                 self.inner.plan_step.clone(),
