@@ -175,10 +175,13 @@ impl DataSource {
         Ok(())
     }
 
-    /// Begins a transaction.
+    /// Begins a write transaction. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and then writes may not be
+    /// able to wait for the lock when another writer holds it, and fails with "database is
+    /// locked" instead of waiting out the busy timeout.
     pub(crate) async fn begin(&self) -> Result<Session, DataError> {
         Ok(match self {
-            DataSource::Sqlite(pool) => Session::Sqlite(pool.begin().await?),
+            DataSource::Sqlite(pool) => Session::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
             DataSource::Postgres(pool) => Session::Postgres(pool.begin().await?),
         })
     }
