@@ -85,7 +85,7 @@ impl TapCall<'_> {
     }
 
     #[cold]
-    fn panicked(&self, payload: Box<dyn Any + Send>) -> HookError {
+    pub(crate) fn panicked(&self, payload: Box<dyn Any + Send>) -> HookError {
         HookError::new(
             self.hook.clone(),
             self.phase,
@@ -154,6 +154,22 @@ impl TapCall<'_> {
             Ok(result) => self.convert(result),
             Err(payload) => Err(self.panicked(payload)),
         }
+    }
+
+    /// Runs an asynchronous tap inside a panic guard the caller holds around a whole run of
+    /// taps (see `run_series`): a tap nobody watches is called and awaited bare, a watched one
+    /// (span, interceptor, timeout) as [`TapCall::run_async`] does.
+    pub(crate) async fn run_async_in_guard<C, O>(
+        &self,
+        f: &(dyn for<'a> Fn(&'a mut C) -> BoxFuture<'a, TapResult<O>> + Send + Sync),
+        ctx: &mut C,
+    ) -> Result<Flow<O>, HookError> {
+        if self.interceptors.is_some() || self.info.timeout.is_some() || spans_enabled() {
+            return self
+                .run_guarded(move || f(ctx), |result| self.convert(result))
+                .await;
+        }
+        self.convert(f(ctx).await)
     }
 
     /// Builds the tap's future with `make` and awaits it inside the tap's span, turning panics

@@ -7,7 +7,11 @@
 
 use std::borrow::Cow;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures_util::FutureExt;
 
 use futures_util::future::BoxFuture;
 
@@ -87,7 +91,7 @@ pub(crate) async fn run_series<C, O>(
         match series.run_sync_taps(&guard.taps, ctx, Handler::sync)? {
             SyncRun::Returned(value, i) => return Ok(Some((value, guard.taps[i].info.clone()))),
             SyncRun::Continued(ran) if ran == guard.taps.len() => return Ok(None),
-            SyncRun::Continued(ran) => (arc_swap::Guard::into_inner(guard), ran),
+            SyncRun::Continued(ran) => (guard, ran),
         }
     };
     let series = Series {
@@ -96,24 +100,40 @@ pub(crate) async fn run_series<C, O>(
         interceptors: snapshot.interceptors.as_deref(),
     };
     let taps = &snapshot.taps[..];
-    while let Some(slot) = taps.get(next) {
-        match &slot.handler {
-            // A run of sync taps is dispatched in one go, without a future per tap.
-            Handler::Sync(_) => match series.run_sync_taps(&taps[next..], ctx, Handler::sync)? {
-                SyncRun::Continued(ran) => next += ran,
-                SyncRun::Returned(value, i) => {
-                    return Ok(Some((value, taps[next + i].info.clone())));
+    // One panic guard around the rest of the run instead of two per async tap; `running`
+    // names the tap to blame. (Sync runs inside keep their own guard.)
+    let running = AtomicUsize::new(next);
+    let rest = async {
+        while let Some(slot) = taps.get(next) {
+            running.store(next, Ordering::Relaxed);
+            match &slot.handler {
+                // A run of sync taps is dispatched in one go, without a future per tap.
+                Handler::Sync(_) => {
+                    match series.run_sync_taps(&taps[next..], ctx, Handler::sync)? {
+                        SyncRun::Continued(ran) => next += ran,
+                        SyncRun::Returned(value, i) => {
+                            return Ok(Some((value, taps[next + i].info.clone())));
+                        }
+                    }
                 }
-            },
-            Handler::Async(f) => {
-                if let Flow::Return(value) = series.tap(&slot.info).run_async(&**f, ctx).await? {
-                    return Ok(Some((value, slot.info.clone())));
+                Handler::Async(f) => {
+                    let call = series.tap(&slot.info);
+                    if let Flow::Return(value) = call.run_async_in_guard(&**f, ctx).await? {
+                        return Ok(Some((value, slot.info.clone())));
+                    }
+                    next += 1;
                 }
-                next += 1;
             }
         }
+        Ok(None)
+    };
+    match AssertUnwindSafe(rest).catch_unwind().await {
+        Ok(result) => result,
+        Err(payload) => {
+            let blamed = &taps[running.load(Ordering::Relaxed)].info;
+            Err(series.tap(blamed).panicked(payload))
+        }
     }
-    Ok(None)
 }
 
 /// A named hook point over a context `C`: an ordered, removable list of sync and async taps.
