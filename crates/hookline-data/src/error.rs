@@ -76,8 +76,11 @@ pub enum DataError {
         /// The column.
         column: String,
     },
-    /// A client tried to set a backend-only column (hooks may set it).
-    #[error("column `{resource}.{column}` is backend-only and cannot be set by a client")]
+    /// A client tried to set a backend-only column (hooks may set it), or a query filters,
+    /// sorts or aggregates on one.
+    #[error(
+        "column `{resource}.{column}` is backend-only: clients cannot set it, and queries cannot filter, sort or aggregate on it"
+    )]
     BackendOnly {
         /// The resource.
         resource: String,
@@ -131,7 +134,7 @@ pub enum DataError {
     Conflict {
         /// The resource written.
         resource: String,
-        /// The database's message.
+        /// Which kind of constraint failed (the database's own text is logged, not returned).
         message: String,
     },
     /// A hook rejected or failed. The error names the hook, the tap and whether the data was

@@ -84,6 +84,19 @@ impl ResourceInner {
             .map(|index| &self.def.columns[index])
     }
 
+    /// A column a query may filter, sort or aggregate on: known and not backend-only (else a
+    /// `LIKE` filter or a `MAX` would read a backend-only value one step at a time).
+    pub(crate) fn queryable_column(&self, name: &str) -> Result<&Column, DataError> {
+        let column = self.column(name)?;
+        if column.backend_only {
+            return Err(DataError::BackendOnly {
+                resource: self.def.name.clone(),
+                column: name.to_owned(),
+            });
+        }
+        Ok(column)
+    }
+
     /// The position of a column in the definition ([`DataError::UnknownColumn`] if there is
     /// none).
     pub(crate) fn column_index(&self, name: &str) -> Result<usize, DataError> {

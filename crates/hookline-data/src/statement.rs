@@ -74,7 +74,7 @@ fn operand(
 }
 
 fn condition(res: &ResourceInner, c: &Condition, backend: Backend) -> Result<Expr, DataError> {
-    let column = res.column(&c.field)?;
+    let column = res.queryable_column(&c.field)?;
     if !operator_fits(column.kind, c.operator) {
         return Err(unsupported(
             res,
@@ -209,7 +209,7 @@ fn sort_keys<'q>(
     query: &'q Query,
 ) -> impl Iterator<Item = Result<(&'q str, Order), DataError>> {
     query.sort.iter().map(move |sort| {
-        let column = res.column(&sort.field)?;
+        let column = res.queryable_column(&sort.field)?;
         if column.kind == ColumnType::Json {
             return Err(unsupported(res, column, "json columns cannot be sorted on"));
         }
@@ -314,7 +314,7 @@ fn aggregate_expr(
             }),
         };
     };
-    let column = res.column(name)?;
+    let column = res.queryable_column(name)?;
     let field = Expr::col(col(name));
     let numeric = matches!(column.kind, ColumnType::Integer | ColumnType::Float);
     let double = || Alias::new("DOUBLE PRECISION");

@@ -133,26 +133,30 @@ impl StatementAction {
     }
 }
 
-/// A constraint violation is a [`DataError::Conflict`] (409); other database errors stay.
+/// A constraint violation is a [`DataError::Conflict`] (409); other database errors stay. The
+/// conflict's message says which kind of constraint failed; the database's own text (table and
+/// constraint names) goes to the log only.
 fn conflict(resource: &str, error: DataError) -> DataError {
     match error {
-        DataError::Database { source, committed } => match source.as_database_error() {
-            Some(db)
-                if matches!(
-                    db.kind(),
-                    sqlx::error::ErrorKind::UniqueViolation
-                        | sqlx::error::ErrorKind::ForeignKeyViolation
-                        | sqlx::error::ErrorKind::NotNullViolation
-                        | sqlx::error::ErrorKind::CheckViolation
-                ) =>
-            {
-                DataError::Conflict {
-                    resource: resource.to_owned(),
-                    message: db.message().to_owned(),
+        DataError::Database { source, committed } => {
+            let Some(db) = source.as_database_error() else {
+                return DataError::Database { source, committed };
+            };
+            let message = match db.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => "a value that must be unique is taken",
+                sqlx::error::ErrorKind::ForeignKeyViolation => {
+                    "a referenced record does not exist, or the record is still referenced"
                 }
+                sqlx::error::ErrorKind::NotNullViolation => "a required value is missing",
+                sqlx::error::ErrorKind::CheckViolation => "a value breaks a check constraint",
+                _ => return DataError::Database { source, committed },
+            };
+            tracing::debug!(resource, database = db.message(), "constraint violation");
+            DataError::Conflict {
+                resource: resource.to_owned(),
+                message: message.to_owned(),
             }
-            _ => DataError::Database { source, committed },
-        },
+        }
         other => other,
     }
 }

@@ -25,6 +25,7 @@ on_both_backends!(
     sql_metacharacters_in_names_are_refused,
     oversized_limits,
     clients_cannot_set_backend_only_columns,
+    queries_cannot_read_backend_only_columns_by_filter_sort_or_aggregate,
 );
 
 /// Asserts that nothing was written: the apartment count is still `expected`.
@@ -563,4 +564,37 @@ async fn clients_cannot_set_backend_only_columns(source: DataSource) {
         .unwrap_err();
     assert!(matches!(err, DataError::BackendOnly { .. }), "{err}");
     assert_eq!(demo.count(&demo.users).await, 3);
+}
+
+/// A `LIKE` filter, a sort or a `MAX` on a backend-only column would reveal its values one
+/// step at a time; each is refused before any statement runs.
+async fn queries_cannot_read_backend_only_columns_by_filter_sort_or_aggregate(source: DataSource) {
+    let demo = Demo::new(source).await;
+    let backend_only = |err: &DataError| matches!(err, DataError::BackendOnly { column, .. } if column == "password_hash");
+    let err = demo
+        .users
+        .list(
+            &demo.root,
+            Query::new().filter(Filter::like("password_hash", "$argon2%")),
+        )
+        .await
+        .unwrap_err();
+    assert!(backend_only(&err), "{err}");
+    let err = demo
+        .users
+        .list(&demo.root, Query::new().sort_desc("password_hash"))
+        .await
+        .unwrap_err();
+    assert!(backend_only(&err), "{err}");
+    let err = demo
+        .users
+        .aggregate(
+            &demo.root,
+            Query::new(),
+            &[Aggregate::max("password_hash", "h")],
+        )
+        .await
+        .unwrap_err();
+    assert!(backend_only(&err), "{err}");
+    assert_eq!(err.status(), 400);
 }

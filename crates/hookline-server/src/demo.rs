@@ -33,6 +33,10 @@ pub(crate) const FILES: &[(&str, &str)] = &[
         include_str!("../demo/hooks/apartments/own_record_only.js"),
     ),
     (
+        "hooks/apartments/dropdown_realtors.js",
+        include_str!("../demo/hooks/apartments/dropdown_realtors.js"),
+    ),
+    (
         "hooks/audit/created.js",
         include_str!("../demo/hooks/audit/created.js"),
     ),
