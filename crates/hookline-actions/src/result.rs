@@ -107,13 +107,7 @@ impl<E: std::error::Error + 'static> std::error::Error for ActionError<E> {
     }
 }
 
-/// The message of a panic payload (`&str` or `String`), or a placeholder.
+/// The message of a caught panic, as an [`ActionError::Panicked`] carries it.
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Arc<str> {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        Arc::from(*s)
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        Arc::from(s.as_str())
-    } else {
-        Arc::from("non-string panic payload")
-    }
+    Arc::from(hookline::panic_message(payload))
 }

@@ -343,8 +343,9 @@ async fn with_timeout<F: Future>(limit: Duration, future: F) -> Result<F::Output
         .map_err(|_| ErrorKind::TimedOut(limit))
 }
 
-/// The message of a panic payload (`&str` or `String`), or a placeholder.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+/// The message of a caught panic's payload (`&str` or `String`), or a placeholder — what
+/// [`ErrorKind::Panicked`] carries. For integrations that catch panics of their own.
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {

@@ -164,6 +164,7 @@ mod tap;
 pub mod transaction;
 
 pub use around::{AroundHook, Next, Scope};
+pub use dispatch::panic_message;
 pub use error::{BoxError, ErrorKind, HookError, Phase, RegisterError};
 pub use explain::Explain;
 pub use flow::{Flow, Origin, Outcome, TapError, TapResult};
