@@ -74,24 +74,29 @@ impl<C, O> Clone for Handler<C, O> {
 /// Runs the taps of `reg` in order over `ctx`; sync taps inline, async taps awaited. Returns the
 /// short-circuit value with the tap that produced it.
 ///
-/// The sync taps at the front run under a borrowed snapshot guard, which is cheaper than owning
-/// the snapshot; it is owned (to be held across `.await`) only once an async tap is reached.
+/// The sync taps at the front run on the thread's cached snapshot (see [`crate::local`]), which
+/// costs no atomic read-modify-write; the snapshot is owned (to be held across `.await`) only
+/// once an async tap is reached.
 pub(crate) async fn run_series<C, O>(
     reg: &Registry<Handler<C, O>>,
     phase: Phase,
     ctx: &mut C,
-) -> Result<Option<(O, Arc<TapInfo>)>, HookError> {
+) -> Result<Option<(O, Arc<TapInfo>)>, HookError>
+where
+    C: Send + 'static,
+    O: Send + 'static,
+{
     let (snapshot, mut next) = {
-        let guard = reg.load();
+        let local = reg.load_local();
         let series = Series {
             hook: &reg.name,
             phase,
-            interceptors: guard.interceptors.as_deref(),
+            interceptors: local.interceptors.as_deref(),
         };
-        match series.run_sync_taps(&guard.taps, ctx, Handler::sync)? {
-            SyncRun::Returned(value, i) => return Ok(Some((value, guard.taps[i].info.clone()))),
-            SyncRun::Continued(ran) if ran == guard.taps.len() => return Ok(None),
-            SyncRun::Continued(ran) => (guard, ran),
+        match series.run_sync_taps(&local.taps, ctx, Handler::sync)? {
+            SyncRun::Returned(value, i) => return Ok(Some((value, local.taps[i].info.clone()))),
+            SyncRun::Continued(ran) if ran == local.taps.len() => return Ok(None),
+            SyncRun::Continued(ran) => (reg.hold(&local), ran),
         }
     };
     let series = Series {
@@ -336,7 +341,7 @@ impl<C: 'static, O: 'static> SyncHook<C, O> {
 
     /// Runs the taps in order (see [`Hook::call`]).
     pub fn call(&self, ctx: &mut C) -> Result<Flow<O>, HookError> {
-        let snapshot = self.reg.load();
+        let snapshot = self.reg.load_local();
         let series = Series {
             hook: &self.reg.name,
             phase: Phase::Call,

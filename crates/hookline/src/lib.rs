@@ -122,8 +122,9 @@
 //!
 //! ## Cost
 //!
-//! Each hook keeps an immutable, ordered snapshot of its taps, rebuilt when taps change. A call
-//! loads the snapshot without locking and walks it: no sorting, and no allocation for
+//! Each hook keeps an immutable, ordered snapshot of its taps, rebuilt when taps change. Each
+//! thread caches the snapshots it uses, so a call finds its tap list without locking and without
+//! an atomic read-modify-write, and walks it: no sorting, and no allocation for
 //! synchronous taps — including synchronous taps inside an async [`Pipeline`]. An async tap
 //! costs one boxed future. Interceptors ([`Interceptor`]) and timing cost nothing unless
 //! installed; a `tracing` span is opened per tap at `TRACE` level. `BENCHMARKS.md` in the
@@ -154,6 +155,7 @@ mod explain;
 mod flow;
 mod hook;
 mod intercept;
+mod local;
 mod module;
 mod order;
 mod parallel;

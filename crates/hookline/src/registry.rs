@@ -14,6 +14,7 @@ use arc_swap::ArcSwap;
 use crate::error::RegisterError;
 use crate::explain::Explain;
 use crate::intercept::Interceptor;
+use crate::local::{self, Local};
 use crate::order::order;
 use crate::tap::{ModuleRef, Placement, Site, Tap, TapHandle, TapInfo, TapKind};
 
@@ -253,6 +254,7 @@ impl<H: Clone + Send + Sync + 'static> Registry<H> {
                 .collect(),
             interceptors: Some(state.interceptors.iter().cloned().collect()),
         }));
+        local::invalidate();
     }
 
     fn publish(&self, state: &State<H>, positions: &[usize]) {
@@ -267,11 +269,61 @@ impl<H: Clone + Send + Sync + 'static> Registry<H> {
             (!state.interceptors.is_empty()).then(|| state.interceptors.iter().cloned().collect());
         self.snapshot
             .store(Arc::new(Snapshot { taps, interceptors }));
+        local::invalidate();
+    }
+}
+
+impl<H: Send + Sync + 'static> Registry<H> {
+    /// The current snapshot for one call, from this thread's snapshot cache: no atomic
+    /// read-modify-write while the hook is unchanged (see [`crate::local`]).
+    #[inline]
+    pub(crate) fn load_local(&self) -> Local<Snapshot<H>> {
+        local::load(self.id, || self.snapshot.load_full())
+    }
+}
+
+/// A snapshot held by a call across `.await`: borrowed through the hook's `ArcSwap` (whose
+/// bookkeeping is per thread, so concurrent calls do not contend on the snapshot's reference
+/// count), or owned when the hook has changed since the call started.
+pub(crate) enum Held<H> {
+    Borrowed(arc_swap::Guard<Arc<Snapshot<H>>>),
+    Owned(Arc<Snapshot<H>>),
+}
+
+impl<H> std::ops::Deref for Held<H> {
+    type Target = Snapshot<H>;
+
+    #[inline]
+    fn deref(&self) -> &Snapshot<H> {
+        match self {
+            Held::Borrowed(guard) => guard,
+            Held::Owned(snapshot) => snapshot,
+        }
+    }
+}
+
+impl<H: Send + Sync + 'static> Registry<H> {
+    /// `local`, made fit to be held across `.await`: the same snapshot, whatever was
+    /// registered since `local` was loaded.
+    pub(crate) fn hold(&self, local: &Local<Snapshot<H>>) -> Held<H> {
+        let guard = self.snapshot.load();
+        if std::ptr::eq(Arc::as_ptr(&guard), &**local) {
+            Held::Borrowed(guard)
+        } else {
+            Held::Owned(local.to_arc())
+        }
+    }
+}
+
+impl<H> Drop for Registry<H> {
+    /// Lets threads drop their cached snapshots of this hook, and with them its taps.
+    fn drop(&mut self) {
+        local::invalidate();
     }
 }
 
 impl<H> Registry<H> {
-    /// The current snapshot, for a synchronous call (no reference count traffic).
+    /// The current snapshot, borrowed from the hook itself (for inspection: length, explain).
     #[inline]
     pub(crate) fn load(&self) -> arc_swap::Guard<Arc<Snapshot<H>>> {
         self.snapshot.load()
@@ -343,8 +395,14 @@ macro_rules! common_methods {
             }
 
             /// Unregisters a tap. Calls already running finish with the tap list they started
-            /// with. Fails, changing nothing, if the handle is not this hook's or if another
-            /// tap's `before`/`after` constraint names this one.
+            /// with; calls that start after `remove` returns never run the tap. Fails, changing
+            /// nothing, if the handle is not this hook's or if another tap's `before`/`after`
+            /// constraint names this one.
+            ///
+            /// The tap's closure (and what it captured) is dropped once no running call holds
+            /// it and every thread that called the hook before the removal has made another
+            /// hook call (of any hook) or ended: calls read the tap list from a per-thread
+            /// cache, which a thread refreshes on its next call after any hook changed.
             pub fn remove(&self, handle: $crate::TapHandle) -> Result<(), $crate::RegisterError> {
                 self.reg.remove(handle)
             }

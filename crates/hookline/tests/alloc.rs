@@ -5,6 +5,10 @@
 //! of this binary run on several threads at once, and a process-wide count would see the others'
 //! work. Every hook is called once before it is measured, so that first-call work (the thread's
 //! snapshot slot, lazily registered tracing callsites) is not counted as dispatch cost.
+//!
+//! The tests hold one lock while they run: registering a tap on any hook makes every thread
+//! reload its cached tap lists on its next call (see `Hook::remove`), and that reload allocates,
+//! so one test's set-up must not land between another's warm-up and its measurement.
 
 // `GlobalAlloc` is an unsafe trait, so counting allocations needs an `unsafe impl`. It is allowed
 // in this test file only; the impl forwards every call unchanged to `System`.
@@ -12,6 +16,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::{Mutex, MutexGuard};
 
 use futures_util::FutureExt;
 use hookline::{
@@ -64,6 +69,14 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+/// Serializes the tests of this file (see the file's documentation).
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Runs `f` and returns its output with the number of allocations it made on this thread.
 fn allocations<T>(f: impl FnOnce() -> T) -> (T, u64) {
     let before = ALLOCATIONS.with(Cell::get);
@@ -93,6 +106,7 @@ fn after_ten() -> Ctx {
 
 #[test]
 fn the_counter_sees_allocations_on_this_thread() {
+    let _serial = serial();
     let (boxed, count) = allocations(|| Box::new(7_u64));
     assert_eq!((*boxed, count), (7, 1));
     let (_, count) = allocations(|| std::thread::spawn(|| vec![1_u8; 64]).join());
@@ -101,6 +115,7 @@ fn the_counter_sees_allocations_on_this_thread() {
 
 #[test]
 fn sync_hook_call_with_ten_taps_does_not_allocate() {
+    let _serial = serial();
     let hook: SyncHook<Ctx> = SyncHook::new("alloc.sync");
     for k in 0..10 {
         hook.tap(format!("t{k}"), move |ctx: &mut Ctx| {
@@ -120,6 +135,7 @@ fn sync_hook_call_with_ten_taps_does_not_allocate() {
 
 #[test]
 fn sync_hook_short_circuit_does_not_allocate() {
+    let _serial = serial();
     let hook: SyncHook<Ctx, u64> = SyncHook::new("alloc.sync.bail");
     for k in 0..10 {
         hook.tap(format!("t{k}"), move |ctx: &mut Ctx| {
@@ -143,6 +159,7 @@ fn sync_hook_short_circuit_does_not_allocate() {
 
 #[test]
 fn hook_call_with_ten_sync_taps_does_not_allocate() {
+    let _serial = serial();
     let hook: Hook<Ctx> = Hook::new("alloc.hook");
     for k in 0..10 {
         hook.tap(format!("t{k}"), move |ctx: &mut Ctx| {
@@ -168,6 +185,7 @@ fn hook_call_with_ten_sync_taps_does_not_allocate() {
 
 #[test]
 fn hook_call_allocates_once_per_async_tap_and_never_for_sync_ones() {
+    let _serial = serial();
     let hook: Hook<Ctx> = Hook::new("alloc.hook.mixed");
     for k in 0..10 {
         let name = format!("t{k}");
@@ -201,6 +219,7 @@ fn hook_call_allocates_once_per_async_tap_and_never_for_sync_ones() {
 
 #[test]
 fn pipeline_run_with_sync_taps_and_a_plain_handler_does_not_allocate() {
+    let _serial = serial();
     let pipeline: Pipeline<Ctx, u64> = Pipeline::new("alloc.pipeline")
         .after_runs(AfterRuns::Always)
         .after_failures(AfterFailures::Isolate);

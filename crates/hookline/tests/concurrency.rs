@@ -124,3 +124,100 @@ async fn registration_from_many_tasks_keeps_every_tap_exactly_once() {
     seen.sort();
     assert_eq!(seen, (0..64).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_removed_taps_closure_is_dropped_once_the_thread_calls_a_hook_again() {
+    let hook: SyncHook<u32> = SyncHook::new("drops");
+    let other: SyncHook<u32> = SyncHook::new("other");
+    let captured = Arc::new(());
+    let held = captured.clone();
+    let handle = hook
+        .tap("holds", move |n: &mut u32| {
+            let _ = &held;
+            *n += 1;
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+    let mut n = 0;
+    hook.call(&mut n).unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(Arc::strong_count(&captured), 2);
+
+    hook.remove(handle).unwrap();
+    // Any hook call on this thread refreshes the thread's cached tap lists.
+    other.call(&mut n).unwrap();
+    assert_eq!(
+        Arc::strong_count(&captured),
+        1,
+        "the removed tap's closure was dropped"
+    );
+    hook.call(&mut n).unwrap();
+    assert_eq!(n, 1, "the removed tap no longer runs");
+}
+
+#[test]
+fn a_tap_registered_on_one_thread_runs_in_the_next_call_on_another() {
+    let hook: SyncHook<Vec<u32>> = SyncHook::new("seen");
+    hook.tap("zero", |v: &mut Vec<u32>| {
+        v.push(0);
+        Ok(Flow::Continue)
+    })
+    .unwrap();
+    let (registered_tx, registered_rx) = std::sync::mpsc::channel::<()>();
+    let (called_tx, called_rx) = std::sync::mpsc::channel::<()>();
+    let caller = thread::spawn({
+        let hook = hook.clone();
+        move || {
+            // Cache the one-tap list on this thread, then wait for the registration.
+            let first = hook.waterfall(Vec::new()).unwrap();
+            called_tx.send(()).unwrap();
+            registered_rx.recv().unwrap();
+            (first, hook.waterfall(Vec::new()).unwrap())
+        }
+    });
+    called_rx.recv().unwrap();
+    hook.tap("one", |v: &mut Vec<u32>| {
+        v.push(1);
+        Ok(Flow::Continue)
+    })
+    .unwrap();
+    registered_tx.send(()).unwrap();
+    let (first, second) = caller.join().unwrap();
+    assert_eq!(first, [0]);
+    assert_eq!(
+        second,
+        [0, 1],
+        "the other thread's cached list was refreshed"
+    );
+}
+
+#[test]
+fn a_tap_that_registers_and_removes_taps_of_its_own_hook_mid_call_is_safe() {
+    // Registration inside a call empties the calling thread's snapshot cache while the call
+    // still runs on the old list; the call must finish on the list it started with.
+    let hook: SyncHook<Vec<u32>> = SyncHook::new("self-changing");
+    let inner = hook.clone();
+    hook.tap("adds", move |v: &mut Vec<u32>| {
+        v.push(1);
+        let added = inner
+            .tap(
+                Tap::named(format!("added-{}", v.len())),
+                |v: &mut Vec<u32>| {
+                    v.push(2);
+                    Ok(Flow::Continue)
+                },
+            )
+            .unwrap();
+        inner.remove(added).unwrap();
+        Ok(Flow::Continue)
+    })
+    .unwrap();
+    hook.tap("last", |v: &mut Vec<u32>| {
+        v.push(3);
+        Ok(Flow::Continue)
+    })
+    .unwrap();
+    for _ in 0..3 {
+        assert_eq!(hook.waterfall(Vec::new()).unwrap(), [1, 3]);
+    }
+}
