@@ -1391,9 +1391,11 @@ async fn concurrent_transactions_on_one_store_commit_exactly_once() {
         .unwrap();
 
     let envs = ["a", "b", "c", "d", "e", "f", "g", "h"];
-    // Every session begins before any commits: optimistic concurrency lets exactly one win.
-    let runs = envs.map(|env| {
-        let (tx, session) = (tx.clone(), store.begin());
+    // Every session begins before any transaction starts (a spawned task may run at once on
+    // another worker thread): optimistic concurrency lets exactly one of them win.
+    let sessions = envs.map(|env| (env, store.begin()));
+    let runs = sessions.map(|(env, session)| {
+        let tx = tx.clone();
         tokio::spawn(async move {
             let transaction = Transaction::new(env).model(Diff::add("app:shop", "name", "shop"));
             tx.run(transaction, session).await
