@@ -123,6 +123,7 @@ pub use hooks::{
 };
 pub use query::{
     Aggregate, AggregateFn, Condition, Direction, Filter, Operator, Query, Sort, Source,
+    escape_like,
 };
 pub use read::Page;
 pub use record::Record;

@@ -261,6 +261,22 @@ impl Filter {
         Self::condition(field, Operator::Ilike, Value::String(pattern.into()))
     }
 
+    /// `field` contains `text` literally (case-sensitive): a [`like`](Self::like) whose `%`,
+    /// `_` and `\` in `text` match themselves.
+    pub fn contains(field: impl Into<String>, text: &str) -> Self {
+        Self::like(field, format!("%{}%", escape_like(text)))
+    }
+
+    /// `field` starts with `text` literally (case-sensitive); see [`contains`](Self::contains).
+    pub fn starts_with(field: impl Into<String>, text: &str) -> Self {
+        Self::like(field, format!("{}%", escape_like(text)))
+    }
+
+    /// `field` ends with `text` literally (case-sensitive); see [`contains`](Self::contains).
+    pub fn ends_with(field: impl Into<String>, text: &str) -> Self {
+        Self::like(field, format!("%{}", escape_like(text)))
+    }
+
     /// `field IS NULL`.
     pub fn is_null(field: impl Into<String>) -> Self {
         Self::condition(field, Operator::IsNull, Value::Bool(true))
@@ -511,6 +527,23 @@ impl Aggregate {
     pub fn avg(column: impl Into<String>, alias: impl Into<String>) -> Self {
         Self::of(AggregateFn::Avg, Some(column.into()), alias)
     }
+}
+
+/// `text` as a [`Filter::like`] pattern that matches `text` itself: `%`, `_` and `\` are
+/// escaped with `\`.
+///
+/// ```
+/// assert_eq!(hookline_data::escape_like(r"50%_off\"), r"50\%\_off\\");
+/// ```
+pub fn escape_like(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern
 }
 
 #[cfg(test)]

@@ -94,6 +94,20 @@ async fn every_operator_filters_the_same_way(source: DataSource) {
         1
     );
     assert_eq!(
+        titles(&demo, q(Filter::contains("title", "_"))).await,
+        ["Barn_1"],
+        "contains matches `_` literally"
+    );
+    assert_eq!(
+        titles(&demo, q(Filter::ends_with("title", "n_1"))).await,
+        ["Barn_1"]
+    );
+    assert_eq!(
+        titles(&demo, q(Filter::starts_with("title", "%"))).await,
+        Vec::<String>::new(),
+        "starts_with matches `%` literally"
+    );
+    assert_eq!(
         titles(&demo, q(Filter::ilike("title", "LOFT%"))).await,
         ["Loft", "loft garden"]
     );

@@ -250,9 +250,9 @@ fn condition(field: &str, op: &str, operand: &Value) -> Result<Filter, TableErro
                 )));
             }
         },
-        "_contains" => Filter::like(field, format!("%{}%", text()?)),
-        "_starts_with" => Filter::like(field, format!("{}%", text()?)),
-        "_ends_with" => Filter::like(field, format!("%{}", text()?)),
+        "_contains" => Filter::contains(field, text()?),
+        "_starts_with" => Filter::starts_with(field, text()?),
+        "_ends_with" => Filter::ends_with(field, text()?),
         other => {
             return Err(TableError::Invalid(format!(
                 "find: unknown operator `{other}` on `{field}`; supported: _eq, _neq, _gt, _gte, _lt, _lte, _in, _nin, _is_null, _contains, _starts_with, _ends_with"
@@ -290,6 +290,24 @@ mod tests {
                 Filter::is_null("deleted_at"),
                 Filter::gte("price", 100),
                 Filter::lt("price", 500),
+            ]
+        );
+    }
+
+    #[test]
+    fn text_operators_match_their_text_literally() {
+        let filters = parse(json!({
+            "a": { "_contains": "50%" },
+            "b": { "_starts_with": "x_" },
+            "c": { "_ends_with": "\\" }
+        }))
+        .unwrap();
+        assert_eq!(
+            filters,
+            [
+                Filter::like("a", "%50\\%%"),
+                Filter::like("b", "x\\_%"),
+                Filter::like("c", "%\\\\"),
             ]
         );
     }
