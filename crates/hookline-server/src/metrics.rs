@@ -11,11 +11,12 @@
 //! The registry belongs to the server, not the process, so several servers (tests) can run in
 //! one process.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use hookline::{HookError, Interceptor, TapInfo};
-use metrics::{Key, Label, Level, Metadata, Recorder, Unit};
+use metrics::{Counter, Histogram, Key, Label, Level, Metadata, Recorder, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 
 const METADATA: Metadata<'static> =
@@ -102,47 +103,157 @@ impl Metrics {
     pub(crate) fn tap_timing(&self) -> Arc<dyn Interceptor> {
         Arc::new(TapTiming {
             recorder: self.recorder.clone(),
+            taps: RwLock::default(),
         })
     }
 }
 
 /// Times every tap of the hooks it is installed on.
+///
+/// A tap's metric handles are looked up once and kept, so timing a call costs a map lookup and
+/// an atomic bucket update, not a registry lookup with freshly allocated labels.
 pub(crate) struct TapTiming {
     recorder: Arc<PrometheusRecorder>,
+    /// Each tap's handles, by the address of its `TapInfo`. An address may be reused by a tap
+    /// registered after another was removed, so a hit counts only if the names match too.
+    taps: RwLock<HashMap<usize, TapMetrics>>,
+}
+
+/// The metric handles of one tap.
+struct TapMetrics {
+    hook: Box<str>,
+    tap: Box<str>,
+    ok: Histogram,
+    error: Histogram,
+    failures: Counter,
+}
+
+impl TapMetrics {
+    fn new(recorder: &PrometheusRecorder, hook: &str, tap: &str) -> Self {
+        let labels = |outcome: Option<&'static str>| {
+            let mut labels = vec![
+                Label::new("hook", hook.to_owned()),
+                Label::new("tap", tap.to_owned()),
+            ];
+            labels.extend(outcome.map(|outcome| Label::new("outcome", outcome)));
+            labels
+        };
+        let duration = |outcome| {
+            recorder.register_histogram(
+                &Key::from_parts("hookline_tap_duration_seconds", labels(Some(outcome))),
+                &METADATA,
+            )
+        };
+        TapMetrics {
+            hook: hook.into(),
+            tap: tap.into(),
+            ok: duration("ok"),
+            error: duration("error"),
+            failures: recorder.register_counter(
+                &Key::from_parts("hookline_tap_failures_total", labels(None)),
+                &METADATA,
+            ),
+        }
+    }
+
+    fn is_for(&self, hook: &str, tap: &str) -> bool {
+        *self.hook == *hook && *self.tap == *tap
+    }
 }
 
 impl TapTiming {
-    fn duration(&self, hook: &str, tap: &TapInfo, outcome: &'static str, elapsed: Duration) {
-        let labels = vec![
-            Label::new("hook", hook.to_owned()),
-            Label::new("tap", tap.name().to_owned()),
-            Label::new("outcome", outcome),
-        ];
-        self.recorder
-            .register_histogram(
-                &Key::from_parts("hookline_tap_duration_seconds", labels),
-                &METADATA,
-            )
-            .record(elapsed.as_secs_f64());
+    /// Runs `record` with the handles of `tap` on `hook`, registering them on first use.
+    fn with(&self, hook: &str, tap: &TapInfo, record: impl Fn(&TapMetrics)) {
+        let address = std::ptr::from_ref(tap) as usize;
+        {
+            let taps = self.taps.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(metrics) = taps.get(&address).filter(|m| m.is_for(hook, tap.name())) {
+                return record(metrics);
+            }
+        }
+        let metrics = TapMetrics::new(&self.recorder, hook, tap.name());
+        record(&metrics);
+        self.taps
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(address, metrics);
     }
 }
 
 impl Interceptor for TapTiming {
     fn result(&self, hook: &str, tap: &TapInfo, elapsed: Duration) {
-        self.duration(hook, tap, "ok", elapsed);
+        self.with(hook, tap, |m| m.ok.record(elapsed.as_secs_f64()));
     }
 
     fn error(&self, hook: &str, tap: &TapInfo, _error: &HookError, elapsed: Duration) {
-        self.duration(hook, tap, "error", elapsed);
-        let labels = vec![
-            Label::new("hook", hook.to_owned()),
-            Label::new("tap", tap.name().to_owned()),
-        ];
-        self.recorder
-            .register_counter(
-                &Key::from_parts("hookline_tap_failures_total", labels),
-                &METADATA,
+        self.with(hook, tap, |m| {
+            m.error.record(elapsed.as_secs_f64());
+            m.failures.increment(1);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hookline::{Flow, SyncHook, TapError};
+
+    use super::*;
+
+    /// The value of the metric line that starts with `prefix`.
+    fn value(rendered: &str, prefix: &str) -> f64 {
+        let line = rendered
+            .lines()
+            .find(|line| line.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` in\n{rendered}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn taps_are_timed_by_outcome_and_failures_counted_under_their_own_names() {
+        let metrics = Metrics::new();
+        let hook = SyncHook::<u32>::new("items.before_save");
+        hook.tap("even", |n: &mut u32| {
+            if n.is_multiple_of(2) {
+                Ok(Flow::Continue)
+            } else {
+                Err(TapError::reject("odd"))
+            }
+        })
+        .unwrap();
+        hook.intercept(metrics.tap_timing());
+        for mut n in [2, 4, 5] {
+            let _ = hook.call(&mut n);
+        }
+        // Another hook's tap is counted under its own names.
+        let other = SyncHook::<u32>::new("items.after_save");
+        other.intercept(metrics.tap_timing());
+        other
+            .tap("audit", |_: &mut u32| Ok(Flow::Continue))
+            .unwrap();
+        other.call(&mut 1).unwrap();
+        metrics.upkeep();
+
+        let rendered = metrics.render();
+        let series = |outcome: &str| {
+            format!(
+                "hookline_tap_duration_seconds_count{{hook=\"items.before_save\",tap=\"even\",outcome=\"{outcome}\"}}"
             )
-            .increment(1);
+        };
+        assert_eq!(value(&rendered, &series("ok")), 2.0);
+        assert_eq!(value(&rendered, &series("error")), 1.0);
+        assert_eq!(
+            value(
+                &rendered,
+                "hookline_tap_failures_total{hook=\"items.before_save\",tap=\"even\"}"
+            ),
+            1.0
+        );
+        assert_eq!(
+            value(
+                &rendered,
+                "hookline_tap_duration_seconds_count{hook=\"items.after_save\",tap=\"audit\",outcome=\"ok\"}"
+            ),
+            1.0
+        );
     }
 }
