@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, Uri};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
@@ -14,12 +15,13 @@ use axum::routing::{MethodFilter, MethodRouter, get, post, put};
 use hookline_data::DataSource;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use subtle::ConstantTimeEq;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Method;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, JsonBody, MaybeCaller, QueryMap};
+use crate::extract::{ApiJson, Caller, JsonBody, MaybeCaller, QueryMap, bearer};
 use crate::middleware::{observe, panic_response, timeout};
 use crate::rest;
 use crate::routes::{Route, RouteInput};
@@ -104,7 +106,20 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+/// The metrics, for callers with the metrics token if one is configured.
+async fn metrics(State(state): State<AppState>, parts: Parts) -> Response {
+    if let Some(expected) = state.metrics_token() {
+        let sent = match bearer(&parts) {
+            Ok(sent) => sent.unwrap_or_default(),
+            Err(error) => return error.into_response(),
+        };
+        if !bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
+            return ApiError::unauthorized(
+                "/metrics needs `Authorization: Bearer <metrics token>` (see `[server] metrics_token_env`)",
+            )
+            .into_response();
+        }
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

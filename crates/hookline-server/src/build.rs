@@ -373,6 +373,16 @@ impl AppState {
             routes.push(Arc::new(route));
         }
         let metrics = instrument(&data, &routes);
+        let metrics_token = std::env::var(&config.server.metrics_token_env)
+            .ok()
+            .filter(|token| !token.trim().is_empty())
+            .map(|token| Box::from(token.trim()));
+        if metrics_token.is_none() {
+            tracing::info!(
+                var = %config.server.metrics_token_env,
+                "no metrics token in the environment: /metrics is open"
+            );
+        }
 
         let auth = match &config.auth.users {
             Some(users) => {
@@ -401,6 +411,7 @@ impl AppState {
             routes,
             modules,
             metrics,
+            metrics_token,
             openapi,
             server: config.server.clone(),
             config_file: config.origin.file.clone(),

@@ -40,7 +40,7 @@ use crate::locate::line_of;
 /// assert_eq!(config.resources[0].name, "notes");
 ///
 /// let err = Config::from_toml("[server]\nport = 80\n", "hookline.toml").unwrap_err();
-/// assert_eq!(err.to_string(), "hookline.toml:2:1: server.port: unknown field `port`, expected one of `addr`, `database`, `body_limit_bytes`, `request_timeout_ms`, `debug`");
+/// assert_eq!(err.to_string(), "hookline.toml:2:1: server.port: unknown field `port`, expected one of `addr`, `database`, `body_limit_bytes`, `request_timeout_ms`, `debug`, `metrics_token_env`");
 /// # Ok::<(), hookline_server::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, Deserialize)]
@@ -105,6 +105,11 @@ pub struct ServerConfig {
     /// Debug mode: route responses carry the scripts' `@LOGS`, error responses the details of
     /// internal errors. Never in production.
     pub debug: bool,
+    /// The environment variable holding the token `/metrics` requires
+    /// (`HOOKLINE_METRICS_TOKEN`). If it is set, scrapers send `Authorization: Bearer <token>`
+    /// and other requests get 401; if it is unset, `/metrics` is open, as Prometheus endpoints
+    /// usually are, and the port should not be public.
+    pub metrics_token_env: String,
 }
 
 impl Default for ServerConfig {
@@ -115,6 +120,7 @@ impl Default for ServerConfig {
             body_limit_bytes: 1 << 20,
             request_timeout_ms: 30_000,
             debug: false,
+            metrics_token_env: "HOOKLINE_METRICS_TOKEN".into(),
         }
     }
 }

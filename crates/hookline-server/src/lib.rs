@@ -98,7 +98,7 @@
 //! | custom route paths | the route pipelines |
 //! | `POST /auth/login`, `GET /auth/me`, `PUT /auth/password` | a bearer token (HS256) for a login and password (argon2); who am I; set a password |
 //! | `/openapi.json`, `/docs` | the OpenAPI 3.1 document built from the config, and its Swagger UI |
-//! | `/metrics`, `/healthz` | Prometheus metrics (requests and per-tap timing), health |
+//! | `/metrics`, `/healthz` | Prometheus metrics (requests and per-tap timing; behind a token if `HOOKLINE_METRICS_TOKEN` is set), health |
 //!
 //! Errors are `{ "error": { "message", "status", "hook"?, "tap"?, "committed"? } }`
 //! ([`ApiError`]): 400 bad input, 401 no valid token, 403 denied, 404, 409 conflict, 413 body

@@ -530,6 +530,11 @@ fn builtin_paths(paths: &mut Paths, secured: bool) {
     let metrics = OperationBuilder::new()
         .tag("operations")
         .summary(Some("Prometheus metrics (requests, per-hook tap timing)"))
+        .description(Some(
+            "Open unless the server has a metrics token (`[server] metrics_token_env`); then \
+             it needs `Authorization: Bearer <metrics token>`.",
+        ))
+        .response("401", error_response())
         .response(
             "200",
             ResponseBuilder::new()

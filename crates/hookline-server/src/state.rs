@@ -28,6 +28,8 @@ pub(crate) struct StateInner {
     /// The installed config modules (their taps stay registered while this lives).
     pub(crate) modules: Modules,
     pub(crate) metrics: Metrics,
+    /// The token `/metrics` requires, if one is configured.
+    pub(crate) metrics_token: Option<Box<str>>,
     pub(crate) openapi: utoipa::openapi::OpenApi,
     pub(crate) server: ServerConfig,
     pub(crate) config_file: String,
@@ -69,6 +71,10 @@ impl AppState {
     /// The OpenAPI 3.1 document of this server's endpoints.
     pub fn openapi(&self) -> &utoipa::openapi::OpenApi {
         &self.inner.openapi
+    }
+
+    pub(crate) fn metrics_token(&self) -> Option<&str> {
+        self.inner.metrics_token.as_deref()
     }
 
     pub(crate) fn debug(&self) -> bool {

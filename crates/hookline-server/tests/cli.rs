@@ -200,7 +200,10 @@ async fn init_writes_a_starter_that_checks_clean_and_explains_its_hooks() {
 
 fn hookline() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hookline"));
-    command.kill_on_drop(true).env_remove("HOOKLINE_CONFIG");
+    command
+        .kill_on_drop(true)
+        .env_remove("HOOKLINE_CONFIG")
+        .env_remove("HOOKLINE_METRICS_TOKEN");
     command
 }
 
@@ -277,6 +280,7 @@ async fn the_binary_inits_checks_explains_serves_and_stops_on_sigterm() {
             "--config",
         ])
         .arg(&config)
+        .env("HOOKLINE_METRICS_TOKEN", "scrape-me")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -294,6 +298,18 @@ async fn the_binary_inits_checks_explains_serves_and_stops_on_sigterm() {
     let address = address.expect("the banner names the address");
     let health = reqwest::get(format!("{address}/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
+    let client = reqwest::Client::new();
+    let metrics = |token: Option<&'static str>| {
+        let request = client.get(format!("{address}/metrics"));
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(metrics(None).await, 401, "the metrics token is required");
+    assert_eq!(metrics(Some("scrape-mE")).await, 401);
+    assert_eq!(metrics(Some("scrape-me")).await, 200);
 
     let pid = child.id().unwrap().to_string();
     let kill = std::process::Command::new("kill")
