@@ -112,6 +112,11 @@ pub struct Column {
     /// Must have a non-null value after `create.before_save`.
     #[serde(default)]
     pub required: bool,
+    /// No two records may share a (non-null) value: a `UNIQUE` constraint in the tables
+    /// hookline creates, so a write that breaks it is a [`DataError::Conflict`](crate::DataError)
+    /// (409) however many writers race. Over an existing table, declare the constraint there.
+    #[serde(default)]
+    pub unique: bool,
     /// The value used when a create does not give one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Value>,
@@ -134,6 +139,7 @@ impl Column {
             kind,
             primary_key: false,
             required: false,
+            unique: false,
             default: None,
             fill_on_create: None,
             backend_only: false,
@@ -186,6 +192,12 @@ impl Column {
     /// Requires a non-null value on create.
     pub fn required(mut self) -> Self {
         self.required = true;
+        self
+    }
+
+    /// Makes the column's values unique (see [`Column::unique`](Column#structfield.unique)).
+    pub fn unique(mut self) -> Self {
+        self.unique = true;
         self
     }
 

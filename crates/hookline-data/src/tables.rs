@@ -110,6 +110,9 @@ fn create_table(res: &ResourceInner, all: &[Arc<ResourceInner>], backend: Backen
         } else if column.required {
             def.not_null();
         }
+        if column.unique && !column.primary_key {
+            def.unique_key();
+        }
         statement.col(&mut def);
     }
     for column in &res.def.columns {
@@ -142,7 +145,7 @@ mod tests {
     fn resources() -> Vec<Arc<ResourceInner>> {
         let apartments = ResourceDef::new("apartments")
             .column(Column::integer("id").primary_key())
-            .column(Column::text("title").required())
+            .column(Column::text("title").required().unique())
             .column(Column::timestamp("listed_at"))
             .column(Column::integer("realtor_id").references("users"));
         let users = ResourceDef::new("users").column(Column::integer("id").primary_key());
@@ -169,6 +172,10 @@ mod tests {
         );
         assert!(sqlite.contains(r#""listed_at" text"#), "{sqlite}");
         assert!(
+            sqlite.contains(r#""title" text NOT NULL UNIQUE"#),
+            "{sqlite}"
+        );
+        assert!(
             sqlite.contains(r#"FOREIGN KEY ("realtor_id") REFERENCES "users" ("id")"#),
             "{sqlite}"
         );
@@ -181,6 +188,6 @@ mod tests {
             pg.contains(r#""listed_at" timestamp with time zone"#),
             "{pg}"
         );
-        assert!(pg.contains(r#""title" text NOT NULL"#), "{pg}");
+        assert!(pg.contains(r#""title" text NOT NULL UNIQUE"#), "{pg}");
     }
 }

@@ -637,6 +637,66 @@ async fn constraint_violations_are_conflicts(source: DataSource) {
     let err = owners.delete(&demo.root, id(&owner)).await.unwrap_err();
     assert!(matches!(err, DataError::Conflict { .. }), "{err}");
     assert_eq!(owners.count(&demo.root, Query::new()).await.unwrap(), 1);
+
+    // A unique column: of racing creates with one value exactly one wins, the rest are
+    // conflicts; nulls do not collide, and an edit onto a taken value is a conflict too.
+    let data = Data::builder(demo.data.source().clone())
+        .resource(
+            ResourceDef::new("accounts")
+                .column(Column::integer("id").primary_key())
+                .column(Column::text("email").unique()),
+        )
+        .build()
+        .await
+        .unwrap();
+    let accounts = data.resource("accounts").unwrap();
+    let races = (0..6).map(|_| {
+        let (accounts, root) = (accounts.clone(), demo.root.clone());
+        tokio::spawn(async move {
+            accounts
+                .create(&root, rec(json!({"email": "ann@example.com"})))
+                .await
+        })
+    });
+    let mut won = 0;
+    for race in races.collect::<Vec<_>>() {
+        match race.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(err) => {
+                assert!(matches!(err, DataError::Conflict { .. }), "{err}");
+                assert_eq!(err.status(), 409);
+            }
+        }
+    }
+    assert_eq!(won, 1);
+    for _ in 0..2 {
+        accounts.create(&demo.root, Record::new()).await.unwrap();
+    }
+    let bob = accounts
+        .create(&demo.root, rec(json!({"email": "bob@example.com"})))
+        .await
+        .unwrap();
+    let err = accounts
+        .edit(
+            &demo.root,
+            id(&bob),
+            rec(json!({"email": "ann@example.com"})),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DataError::Conflict { .. }), "{err}");
+    assert_eq!(accounts.count(&demo.root, Query::new()).await.unwrap(), 4);
+    assert_eq!(
+        accounts
+            .count(
+                &demo.root,
+                Query::new().filter(Filter::eq("email", "bob@example.com"))
+            )
+            .await
+            .unwrap(),
+        1,
+        "the failed edit changed nothing"
+    );
 }
 
 async fn existing_tables_are_used_and_checked(source: DataSource) {
