@@ -258,7 +258,7 @@ pub(crate) async fn run(
         .fold(Transaction::new(inputs), Transaction::model);
     let session = source.begin().await?;
     match engine.run(transaction, session).await {
-        Ok(applied) => Ok(written(&applied)),
+        Ok(applied) => Ok(written(applied)),
         Err(error) => Err(typed(error)),
     }
 }
@@ -275,22 +275,23 @@ fn typed(error: HookError) -> DataError {
         .unwrap_or_else(DataError::Hook)
 }
 
-/// The row each diff's own statement returned (after the post-model-action taps).
-fn written(applied: &Applied<SqlWrites>) -> HashMap<RecordRef, Record> {
+/// The row each diff's own statement returned (after the post-model-action taps), moved out
+/// of the finished transaction.
+fn written(applied: Applied<SqlWrites>) -> HashMap<RecordRef, Record> {
     applied
-        .model()
-        .iter()
+        .into_model()
+        .into_iter()
         .flatten()
         .filter_map(|done| {
-            let diff = done.diff();
+            let (diff, _, actions) = done.into_parts();
             let ours = verb(diff.action());
-            let row = done.actions().iter().find(|action| {
+            let row = actions.into_iter().find(|action| {
                 let id = action.id().as_str();
                 id.strip_prefix(diff.node().resource.as_str())
                     .and_then(|rest| rest.strip_prefix('.'))
                     == Some(ours)
             })?;
-            Some((diff.node().clone(), row.outputs()?.clone()?))
+            Some((diff.node().clone(), row.into_outputs()??))
         })
         .collect()
 }

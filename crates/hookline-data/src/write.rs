@@ -100,10 +100,10 @@ impl Resource {
         &self,
         actor: &Actor,
         ids: impl IntoIterator<Item = Value>,
-        updates: Record,
+        mut updates: Record,
     ) -> Result<Vec<Record>, DataError> {
         let res = &self.inner;
-        let updates = res.client_record(updates)?;
+        res.check_client_record(&mut updates)?;
         let mut plan = Plan::default();
         let mut nodes = Vec::new();
         for id in ids {
@@ -166,9 +166,9 @@ impl Resource {
         plan: &mut Plan,
         actor: &Actor,
         res: &Arc<ResourceInner>,
-        record: Record,
+        mut record: Record,
     ) -> Result<RecordRef, DataError> {
-        let mut record = res.client_record(record)?;
+        res.check_client_record(&mut record)?;
         fill(res, actor, &mut record)?;
         let pk = &res.pk_column().name;
         let mut ctx = CreateContext {
@@ -180,7 +180,7 @@ impl Resource {
         let hook = &res.hooks.create.before_save;
         if !hook.is_empty() {
             hook.call(&mut ctx).await?;
-            ctx.record = res.hooked_record(std::mem::take(&mut ctx.record))?;
+            res.check_hooked_record(&mut ctx.record)?;
         }
         for column in &res.def.columns {
             let generated = column.primary_key && column.kind == ColumnType::Integer;
@@ -225,7 +225,7 @@ impl Resource {
             old_record: old,
         };
         res.hooks.edit.before_save.call(&mut ctx).await?;
-        ctx.updates = res.hooked_record(std::mem::take(&mut ctx.updates))?;
+        res.check_hooked_record(&mut ctx.updates)?;
         ctx.updates = same_key(res, &ctx.record_id, std::mem::take(&mut ctx.updates))?;
         if let Some(column) = res
             .def
@@ -409,7 +409,7 @@ fn fill(res: &ResourceInner, actor: &Actor, record: &mut Record) -> Result<(), D
         if record.contains(&column.name) {
             continue;
         }
-        let value = match (column.fill_on_create, &column.default) {
+        let mut value = match (column.fill_on_create, &column.default) {
             (Some(Fill::Now), _) => {
                 Value::String(format_timestamp(time::OffsetDateTime::now_utc()))
             }
@@ -418,7 +418,7 @@ fn fill(res: &ResourceInner, actor: &Actor, record: &mut Record) -> Result<(), D
             (None, Some(default)) => default.clone(),
             (None, None) => continue,
         };
-        let value = res.coerce(column, &value)?;
+        res.normalize(column, &mut value)?;
         record.set(column.name.clone(), value);
     }
     Ok(())

@@ -483,6 +483,50 @@ async fn model_action_outputs_are_a_waterfall_through_pre_hooks_the_action_and_p
 }
 
 #[tokio::test]
+async fn a_finished_transaction_gives_up_its_diffs_and_outputs_by_value() {
+    let store = MemoryStore::new(State::new());
+    let log = Log::default();
+    let tx = engine(&store, &log);
+    let transaction = Transaction::new("prod")
+        .model(Diff::add("region:eu", "name", "eu"))
+        .model(Diff::add("app:shop", "name", "shop").after("region:eu"))
+        .resource(Diff::add("res:bucket", "name", "shop-assets"));
+
+    let applied = tx.run(transaction, store.begin()).await.unwrap();
+    let expected: Vec<_> = applied
+        .model()
+        .iter()
+        .flatten()
+        .map(|done| (*done.diff().node(), done.level(), done.outputs(&ADD_APP).cloned()))
+        .collect();
+    let taken: Vec<_> = applied
+        .into_model()
+        .into_iter()
+        .flatten()
+        .map(|done| {
+            let (diff, level, actions) = done.into_parts();
+            let outputs = actions
+                .into_iter()
+                .find(|action| *action.id() == ADD_APP)
+                .and_then(|action| action.into_outputs());
+            (*diff.node(), level, outputs)
+        })
+        .collect();
+    assert_eq!(taken, expected);
+    assert_eq!(
+        taken,
+        [
+            ("region:eu", 0, None),
+            (
+                "app:shop",
+                1,
+                Some(Outputs::from([("add-app".into(), "shop@prod".into())]))
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_post_model_action_hooks_returned_outputs_replace_the_actions_and_feed_resource_planning()
 {
     let store = MemoryStore::new(State::new());
