@@ -58,7 +58,8 @@ async fn run(creates: usize, raw: bool) -> Result<(), Box<dyn std::error::Error>
             .await?;
             tx.commit().await?;
         } else {
-            let record = Record::try_from(json!({"title": "bench", "price": 10.5, "realtor_id": 1}))?;
+            let record =
+                Record::try_from(json!({"title": "bench", "price": 10.5, "realtor_id": 1}))?;
             apartments.create(&actor, record).await?;
         }
     }

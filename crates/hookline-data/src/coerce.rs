@@ -167,7 +167,10 @@ mod tests {
             (ColumnType::Boolean, json!(true)),
             (ColumnType::Timestamp, json!("2024-05-01T14:00:00+02:00")),
             (ColumnType::Timestamp, json!("yesterday")),
-            (ColumnType::Uuid, json!("67E55044-10B1-426F-9247-BB680E5FE0C8")),
+            (
+                ColumnType::Uuid,
+                json!("67E55044-10B1-426F-9247-BB680E5FE0C8"),
+            ),
             (ColumnType::Json, json!({"a": [1]})),
             (ColumnType::Float, Value::Null),
         ];

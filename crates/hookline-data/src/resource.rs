@@ -31,6 +31,9 @@ pub(crate) struct Child {
 /// A resource definition compiled for the flows.
 pub(crate) struct ResourceInner {
     pub(crate) def: ResourceDef,
+    /// The resource name, shared by the [`RecordRef`](crate::transaction::RecordRef)s of its
+    /// writes.
+    pub(crate) shared_name: Arc<str>,
     pub(crate) fields: Vec<Field>,
     pub(crate) pk: usize,
     pub(crate) hooks: ResourceHooks,
@@ -61,6 +64,7 @@ impl ResourceInner {
             })
             .collect();
         ResourceInner {
+            shared_name: Arc::from(def.name.as_str()),
             def,
             fields,
             pk,

@@ -179,15 +179,10 @@ impl DataSource {
     /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and then writes may not be
     /// able to wait for the lock when another writer holds it, and fails with "database is
     /// locked" instead of waiting out the busy timeout.
-    ///
-    /// sqlx's begin futures are large; they are boxed so that the write flows' futures, which
-    /// hold this one across an await, stay small and cheap to move.
     pub(crate) async fn begin(&self) -> Result<Session, DataError> {
         Ok(match self {
-            DataSource::Sqlite(pool) => {
-                Session::Sqlite(Box::pin(pool.begin_with("BEGIN IMMEDIATE")).await?)
-            }
-            DataSource::Postgres(pool) => Session::Postgres(Box::pin(pool.begin()).await?),
+            DataSource::Sqlite(pool) => Session::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            DataSource::Postgres(pool) => Session::Postgres(pool.begin().await?),
         })
     }
 }

@@ -63,7 +63,8 @@ impl Resource {
         let node = self.plan_create(&mut plan, actor, res, record).await?;
         self.finish(actor, plan)
             .await?
-            .remove(&node)
+            .into_iter()
+            .find_map(|(done, record)| (done == node).then_some(record))
             .ok_or_else(|| missing(res))
     }
 
@@ -116,7 +117,7 @@ impl Resource {
             );
         }
         // A record named twice is written once and returned twice.
-        let done = self.finish(actor, plan).await?;
+        let done: HashMap<_, _> = self.finish(actor, plan).await?.into_iter().collect();
         nodes
             .iter()
             .map(|node| done.get(node).cloned().ok_or_else(|| missing(res)))
@@ -146,7 +147,7 @@ impl Resource {
             );
         }
         // A record named twice is written once and returned twice.
-        let done = self.finish(actor, plan).await?;
+        let done: HashMap<_, _> = self.finish(actor, plan).await?.into_iter().collect();
         nodes
             .iter()
             .map(|node| done.get(node).cloned().ok_or_else(|| missing(res)))
@@ -194,7 +195,7 @@ impl Resource {
                 });
             }
         }
-        let node = RecordRef::new_record(res.name(), plan.saved.len());
+        let node = RecordRef::new_record(res, plan.saved.len());
         // The context gets the stored row after the commit, so the values move into the diff.
         let change = Change {
             record_id: ctx.record.get(pk).cloned().unwrap_or(Value::Null),
@@ -216,7 +217,7 @@ impl Resource {
         old: Record,
         updates: Record,
     ) -> Result<RecordRef, DataError> {
-        let node = RecordRef::existing(res.name(), &key);
+        let node = RecordRef::existing(res, &key);
         let mut ctx = EditContext {
             actor: actor.clone(),
             resource: res.name().to_owned(),
@@ -268,7 +269,7 @@ impl Resource {
         cascade_from: Option<String>,
     ) -> BoxFuture<'a, Result<RecordRef, DataError>> {
         Box::pin(async move {
-            let node = RecordRef::existing(res.name(), &key);
+            let node = RecordRef::existing(res, &key);
             if !plan.deleting.insert(node.clone()) {
                 return Ok(node);
             }
@@ -329,13 +330,13 @@ impl Resource {
     }
 
     /// Runs the plan's transaction (if it writes anything), then every `after_save` in plan
-    /// order. Returns each record as it is now (deleted records as they
-    /// were), without backend-only columns.
+    /// order. Returns each record as it is now (deleted records as they were), without
+    /// backend-only columns, in plan order.
     async fn finish(
         &self,
         actor: &Actor,
         plan: Plan,
-    ) -> Result<HashMap<RecordRef, Record>, DataError> {
+    ) -> Result<Vec<(RecordRef, Record)>, DataError> {
         let Plan { diffs, saved, .. } = plan;
         let mut written = if diffs.is_empty() {
             HashMap::new()
@@ -344,7 +345,7 @@ impl Resource {
         };
         // The plan lists writes children first (a cascade is planned before its parent's
         // diff is added), which is the order the statements ran in.
-        let mut results = HashMap::with_capacity(saved.len());
+        let mut results = Vec::with_capacity(saved.len());
         for (node, save) in saved {
             let (res, mut record) = match save {
                 Saved::Create(res, mut ctx) => {
@@ -383,7 +384,7 @@ impl Resource {
                 }
             };
             res.strip_backend_only(&mut record);
-            results.insert(node, record);
+            results.push((node, record));
         }
         Ok(results)
     }

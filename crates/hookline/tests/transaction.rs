@@ -497,7 +497,13 @@ async fn a_finished_transaction_gives_up_its_diffs_and_outputs_by_value() {
         .model()
         .iter()
         .flatten()
-        .map(|done| (*done.diff().node(), done.level(), done.outputs(&ADD_APP).cloned()))
+        .map(|done| {
+            (
+                *done.diff().node(),
+                done.level(),
+                done.outputs(&ADD_APP).cloned(),
+            )
+        })
         .collect();
     let taken: Vec<_> = applied
         .into_model()
