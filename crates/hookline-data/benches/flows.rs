@@ -7,7 +7,8 @@
 //! Each is measured three ways: `flow_0_hooks` (the flow with no taps), `flow_3_hooks` (three
 //! synchronous taps: two on the request or `before_save` hook, one on the response or
 //! `after_save` hook), and `raw_sqlx` (the statement the flow runs, written out, decoded into a
-//! tuple; for `create`, also inside `begin`/`commit`).
+//! tuple; for `create`, also inside a transaction begun and committed as the flow does it:
+//! `BEGIN IMMEDIATE` on SQLite, `BEGIN` on PostgreSQL).
 //!
 //! Run with `cargo bench -p hookline-data --bench flows`; the PostgreSQL half runs when
 //! `HOOKLINE_TEST_PG` is set (in a schema of its own, dropped at the end). Results and targets
@@ -285,7 +286,8 @@ fn create_raw(fixture: &Fixture, bencher: Bencher) {
         fixture.rt.block_on(async {
             let row: Row = match &fixture.pool {
                 Pool::Sqlite(pool) => {
-                    let mut tx = pool.begin().await.expect("begin");
+                    // The flow's SQLite write transactions take the write lock up front.
+                    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.expect("begin");
                     let row = sqlx::query_as(SQLITE_INSERT)
                         .bind(false)
                         .bind(10.5_f64)

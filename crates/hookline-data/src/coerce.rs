@@ -38,34 +38,50 @@ pub(crate) fn describe(value: &Value) -> String {
 /// Checks that `value` fits a column of type `kind` and returns it normalized. `null` passes
 /// (nullability is checked by the flows). The error describes what was found.
 pub(crate) fn coerce(kind: ColumnType, value: &Value) -> Result<Value, String> {
-    let wrong = || Err(describe(value));
-    match (kind, value) {
-        (_, Value::Null) => Ok(Value::Null),
-        (ColumnType::Json, v) => Ok(v.clone()),
+    let mut value = value.clone();
+    normalize(kind, &mut value)?;
+    Ok(value)
+}
+
+/// [`coerce`] in place: checks that `value` fits a column of type `kind` and normalizes it
+/// where it is not yet (a value already in its normal form — text, a boolean, an integer for
+/// an integer column, a float for a float column — is left as it is). On an error, `value`
+/// is unchanged.
+pub(crate) fn normalize(kind: ColumnType, value: &mut Value) -> Result<(), String> {
+    let wrong = |value: &Value| Err(describe(value));
+    let normalized = match (kind, &*value) {
+        (_, Value::Null)
+        | (ColumnType::Json, _)
+        | (ColumnType::Text, Value::String(_))
+        | (ColumnType::Boolean, Value::Bool(_)) => return Ok(()),
+        (ColumnType::Integer, Value::Number(n)) if n.is_i64() => return Ok(()),
         (ColumnType::Integer, Value::Number(n)) => match integer(n) {
-            Some(i) => Ok(Value::from(i)),
-            None => wrong(),
+            Some(i) => Value::from(i),
+            None => return wrong(value),
         },
+        // A float `Number` is always finite.
+        (ColumnType::Float, Value::Number(n)) if n.is_f64() => return Ok(()),
         (ColumnType::Float, Value::Number(n)) => match n.as_f64().and_then(Number::from_f64) {
-            Some(f) => Ok(Value::Number(f)),
-            None => wrong(),
+            Some(f) => Value::Number(f),
+            None => return wrong(value),
         },
-        (ColumnType::Text, Value::String(_)) | (ColumnType::Boolean, Value::Bool(_)) => {
-            Ok(value.clone())
-        }
         (ColumnType::Timestamp, Value::String(s)) => match parse_timestamp(s) {
-            Some(t) => Ok(Value::String(format_timestamp(t))),
-            None => Err(format!(
-                "{}, which is not an RFC 3339 timestamp",
-                describe(value)
-            )),
+            Some(t) => Value::String(format_timestamp(t)),
+            None => {
+                return Err(format!(
+                    "{}, which is not an RFC 3339 timestamp",
+                    describe(value)
+                ));
+            }
         },
         (ColumnType::Uuid, Value::String(s)) => match uuid::Uuid::parse_str(s) {
-            Ok(u) => Ok(Value::String(u.hyphenated().to_string())),
-            Err(_) => Err(format!("{}, which is not a UUID", describe(value))),
+            Ok(u) => Value::String(u.hyphenated().to_string()),
+            Err(_) => return Err(format!("{}, which is not a UUID", describe(value))),
         },
-        _ => wrong(),
-    }
+        _ => return wrong(value),
+    };
+    *value = normalized;
+    Ok(())
 }
 
 /// An integer, or a float without a fraction that fits (script engines turn `3` into `3.0`).
@@ -134,6 +150,44 @@ mod tests {
             coerce(ColumnType::Integer, &json!("3")).unwrap_err(),
             "the string \"3\""
         );
+    }
+
+    #[test]
+    fn normalizing_in_place_matches_coerce_and_keeps_a_refused_value() {
+        let cases = [
+            (ColumnType::Integer, json!(3)),
+            (ColumnType::Integer, json!(-3)),
+            (ColumnType::Integer, json!(3.0)),
+            (ColumnType::Integer, json!(3.5)),
+            (ColumnType::Integer, json!(u64::MAX)),
+            (ColumnType::Float, json!(3)),
+            (ColumnType::Float, json!(2.5)),
+            (ColumnType::Text, json!("x")),
+            (ColumnType::Text, json!(1)),
+            (ColumnType::Boolean, json!(true)),
+            (ColumnType::Timestamp, json!("2024-05-01T14:00:00+02:00")),
+            (ColumnType::Timestamp, json!("yesterday")),
+            (
+                ColumnType::Uuid,
+                json!("67E55044-10B1-426F-9247-BB680E5FE0C8"),
+            ),
+            (ColumnType::Json, json!({"a": [1]})),
+            (ColumnType::Float, Value::Null),
+        ];
+        for (kind, value) in cases {
+            let mut in_place = value.clone();
+            match (coerce(kind, &value), normalize(kind, &mut in_place)) {
+                (Ok(coerced), Ok(())) => {
+                    assert_eq!(in_place, coerced, "{kind} {value}");
+                    assert_eq!(in_place.is_f64(), coerced.is_f64(), "{kind} {value}");
+                }
+                (Err(expected), Err(found)) => {
+                    assert_eq!(found, expected);
+                    assert_eq!(in_place, value, "a refused value is unchanged");
+                }
+                (coerced, normalized) => panic!("{kind} {value}: {coerced:?} vs {normalized:?}"),
+            }
+        }
     }
 
     #[test]

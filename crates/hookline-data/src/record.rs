@@ -78,6 +78,11 @@ impl Record {
         self.0.iter().map(|(k, v)| (k.as_str(), v))
     }
 
+    /// The columns and their values, by column name, with the values mutable.
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Value)> {
+        self.0.iter_mut().map(|(k, v)| (k.as_str(), v))
+    }
+
     /// The column names present.
     pub fn columns(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)

@@ -31,6 +31,9 @@ pub(crate) struct Child {
 /// A resource definition compiled for the flows.
 pub(crate) struct ResourceInner {
     pub(crate) def: ResourceDef,
+    /// The resource name, shared by the [`RecordRef`](crate::transaction::RecordRef)s of its
+    /// writes.
+    pub(crate) shared_name: Arc<str>,
     pub(crate) fields: Vec<Field>,
     pub(crate) pk: usize,
     pub(crate) hooks: ResourceHooks,
@@ -61,6 +64,7 @@ impl ResourceInner {
             })
             .collect();
         ResourceInner {
+            shared_name: Arc::from(def.name.as_str()),
             def,
             fields,
             pk,
@@ -120,6 +124,16 @@ impl ResourceInner {
         })
     }
 
+    /// [`coerce`](Self::coerce) in place.
+    pub(crate) fn normalize(&self, column: &Column, value: &mut Value) -> Result<(), DataError> {
+        coerce::normalize(column.kind, value).map_err(|found| DataError::InvalidValue {
+            resource: self.def.name.clone(),
+            column: column.name.clone(),
+            expected: column.kind,
+            found,
+        })
+    }
+
     /// Checks and normalizes a primary key value; `null` is refused.
     pub(crate) fn key(&self, id: &Value) -> Result<Value, DataError> {
         let pk = self.pk_column();
@@ -159,34 +173,28 @@ impl ResourceInner {
     }
 
     /// Checks a record a client sent: every column exists and is not backend-only, every
-    /// value fits. Returns it normalized.
-    pub(crate) fn client_record(&self, record: Record) -> Result<Record, DataError> {
-        record
-            .into_iter()
-            .map(|(name, value)| {
-                let column = self.column(&name)?;
-                if column.backend_only {
-                    return Err(DataError::BackendOnly {
-                        resource: self.def.name.clone(),
-                        column: name,
-                    });
-                }
-                let value = self.coerce(column, &value)?;
-                Ok((name, value))
-            })
-            .collect()
+    /// value fits. Normalizes the values in place.
+    pub(crate) fn check_client_record(&self, record: &mut Record) -> Result<(), DataError> {
+        for (name, value) in record.iter_mut() {
+            let column = self.column(name)?;
+            if column.backend_only {
+                return Err(DataError::BackendOnly {
+                    resource: self.def.name.clone(),
+                    column: name.to_owned(),
+                });
+            }
+            self.normalize(column, value)?;
+        }
+        Ok(())
     }
 
-    /// Checks a record after hooks changed it: every column exists, every value fits. Returns
-    /// it normalized.
-    pub(crate) fn hooked_record(&self, record: Record) -> Result<Record, DataError> {
-        record
-            .into_iter()
-            .map(|(name, value)| {
-                let value = self.coerce(self.column(&name)?, &value)?;
-                Ok((name, value))
-            })
-            .collect()
+    /// Checks a record after hooks changed it: every column exists, every value fits.
+    /// Normalizes the values in place.
+    pub(crate) fn check_hooked_record(&self, record: &mut Record) -> Result<(), DataError> {
+        for (name, value) in record.iter_mut() {
+            self.normalize(self.column(name)?, value)?;
+        }
+        Ok(())
     }
 }
 

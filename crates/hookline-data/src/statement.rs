@@ -407,11 +407,16 @@ pub(crate) fn insert(
 ///
 /// An insert's text depends only on which columns the record has (a record's columns iterate
 /// in name order), so it is built and rendered by [`insert`] once per set of columns; later
-/// inserts with the same columns reuse the text and only bind their values.
+/// inserts with the same columns reuse the text and only bind their values. A set of columns
+/// is keyed by a bit per column; a table with more than [`Inserts::MAX_COLUMNS`] columns has
+/// each insert rendered anew.
 #[derive(Default)]
-pub(crate) struct Inserts(Mutex<HashMap<Vec<usize>, Arc<str>>>);
+pub(crate) struct Inserts(Mutex<HashMap<u128, Arc<str>>>);
 
 impl Inserts {
+    /// The most columns a table may have for its inserts to be kept.
+    pub(crate) const MAX_COLUMNS: usize = u128::BITS as usize;
+
     /// The text and values of the insert of a normalized record.
     pub(crate) fn render(
         &self,
@@ -419,14 +424,20 @@ impl Inserts {
         record: &Record,
         backend: Backend,
     ) -> Result<(Arc<str>, SqlxValues), DataError> {
-        let mut columns = Vec::with_capacity(record.len());
+        let kept = res.def.columns.len() <= Self::MAX_COLUMNS;
+        let mut columns = 0_u128;
         let mut values = Vec::with_capacity(record.len());
         for (name, value) in record.iter() {
             let index = res.column_index(name)?;
-            columns.push(index);
+            if kept {
+                columns |= 1 << index;
+            }
             values.push(to_sql(res.def.columns[index].kind, value, backend));
         }
         let values = SqlxValues(sea_query::Values(values));
+        if !kept {
+            return Ok((render_insert(res, record, backend)?, values));
+        }
         // The map only ever gains entries, so a poisoned lock still holds valid texts.
         let mut texts = self
             .0
@@ -435,14 +446,23 @@ impl Inserts {
         if let Some(text) = texts.get(&columns) {
             return Ok((text.clone(), values));
         }
-        let (text, _) = match backend {
-            Backend::Sqlite => insert(res, record, backend)?.build_sqlx(SqliteQueryBuilder),
-            Backend::Postgres => insert(res, record, backend)?.build_sqlx(PostgresQueryBuilder),
-        };
-        let text: Arc<str> = Arc::from(text);
+        let text = render_insert(res, record, backend)?;
         texts.insert(columns, text.clone());
         Ok((text, values))
     }
+}
+
+/// The text of the insert of a normalized record, rendered by sea-query.
+fn render_insert(
+    res: &ResourceInner,
+    record: &Record,
+    backend: Backend,
+) -> Result<Arc<str>, DataError> {
+    let (text, _) = match backend {
+        Backend::Sqlite => insert(res, record, backend)?.build_sqlx(SqliteQueryBuilder),
+        Backend::Postgres => insert(res, record, backend)?.build_sqlx(PostgresQueryBuilder),
+    };
+    Ok(Arc::from(text))
 }
 
 /// `UPDATE <table> SET .. WHERE <pk> = <id> RETURNING <columns>` for normalized changes.
@@ -606,6 +626,39 @@ mod tests {
             matches!(unknown, DataError::UnknownColumn { .. }),
             "{unknown}"
         );
+    }
+
+    #[test]
+    fn inserts_into_a_table_of_more_than_128_columns_are_rendered_each_time() {
+        let def = (0..Inserts::MAX_COLUMNS + 2).fold(
+            ResourceDef::new("wide").column(Column::integer("id").primary_key()),
+            |def, i| def.column(Column::text(format!("c{i:03}"))),
+        );
+        let res = ResourceInner::new(def);
+        let inserts = Inserts::default();
+        // The last two columns have no bit of their own.
+        let first = [("c000", json!("a")), ("c129", json!("b"))];
+        let second = [("c000", json!("a")), ("c128", json!("b"))];
+        let (one, _) = inserts
+            .render(&res, &first.iter().cloned().collect(), Backend::Sqlite)
+            .unwrap();
+        let (two, values) = inserts
+            .render(&res, &second.into_iter().collect(), Backend::Sqlite)
+            .unwrap();
+        let (again, _) = inserts
+            .render(&res, &first.iter().cloned().collect(), Backend::Sqlite)
+            .unwrap();
+        assert!(one.contains(r#"("c000", "c129")"#), "{one}");
+        assert!(two.contains(r#"("c000", "c128")"#), "{two}");
+        assert_eq!(
+            values.0.0,
+            [
+                sea_query::Value::String(Some("a".into())),
+                sea_query::Value::String(Some("b".into()))
+            ]
+        );
+        assert_eq!(one, again);
+        assert!(!Arc::ptr_eq(&one, &again), "nothing is kept");
     }
 
     #[test]

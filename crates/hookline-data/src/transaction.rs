@@ -42,31 +42,32 @@ impl Domain for SqlWrites {
 }
 
 /// The record a diff is about: the resource and the primary key (`new-<n>` for a record being
-/// created, whose key the database may generate).
+/// created, whose key the database may generate). Both are shared text, so the copies the
+/// plan and the engine keep of a node do not allocate.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RecordRef {
     /// The resource.
-    pub resource: String,
+    pub resource: Arc<str>,
     /// The primary key as text, or `new-<n>`.
-    pub key: String,
+    pub key: Arc<str>,
 }
 
 impl RecordRef {
-    pub(crate) fn existing(resource: &str, id: &Value) -> Self {
+    pub(crate) fn existing(res: &ResourceInner, id: &Value) -> Self {
         let key = match id {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
+            Value::String(s) => Arc::from(s.as_str()),
+            other => Arc::from(other.to_string()),
         };
         RecordRef {
-            resource: resource.to_owned(),
+            resource: res.shared_name.clone(),
             key,
         }
     }
 
-    pub(crate) fn new_record(resource: &str, n: usize) -> Self {
+    pub(crate) fn new_record(res: &ResourceInner, n: usize) -> Self {
         RecordRef {
-            resource: resource.to_owned(),
-            key: format!("new-{n}"),
+            resource: res.shared_name.clone(),
+            key: Arc::from(format!("new-{n}")),
         }
     }
 }
@@ -167,7 +168,7 @@ impl ModelAction<SqlWrites> for StatementAction {
     }
 
     fn filter(&self, diff: &Diff<SqlWrites>) -> bool {
-        diff.action() == self.kind && diff.node().resource == self.resource.name()
+        diff.action() == self.kind && *diff.node().resource == *self.resource.name()
     }
 
     async fn handle(
@@ -258,7 +259,7 @@ pub(crate) async fn run(
         .fold(Transaction::new(inputs), Transaction::model);
     let session = source.begin().await?;
     match engine.run(transaction, session).await {
-        Ok(applied) => Ok(written(&applied)),
+        Ok(applied) => Ok(written(applied)),
         Err(error) => Err(typed(error)),
     }
 }
@@ -275,22 +276,23 @@ fn typed(error: HookError) -> DataError {
         .unwrap_or_else(DataError::Hook)
 }
 
-/// The row each diff's own statement returned (after the post-model-action taps).
-fn written(applied: &Applied<SqlWrites>) -> HashMap<RecordRef, Record> {
+/// The row each diff's own statement returned (after the post-model-action taps), moved out
+/// of the finished transaction.
+fn written(applied: Applied<SqlWrites>) -> HashMap<RecordRef, Record> {
     applied
-        .model()
-        .iter()
+        .into_model()
+        .into_iter()
         .flatten()
         .filter_map(|done| {
-            let diff = done.diff();
+            let (diff, _, actions) = done.into_parts();
             let ours = verb(diff.action());
-            let row = done.actions().iter().find(|action| {
+            let row = actions.into_iter().find(|action| {
                 let id = action.id().as_str();
-                id.strip_prefix(diff.node().resource.as_str())
+                id.strip_prefix(&*diff.node().resource)
                     .and_then(|rest| rest.strip_prefix('.'))
                     == Some(ours)
             })?;
-            Some((diff.node().clone(), row.outputs()?.clone()?))
+            Some((diff.node().clone(), row.into_outputs()??))
         })
         .collect()
 }

@@ -63,7 +63,8 @@ impl Resource {
         let node = self.plan_create(&mut plan, actor, res, record).await?;
         self.finish(actor, plan)
             .await?
-            .remove(&node)
+            .into_iter()
+            .find_map(|(done, record)| (done == node).then_some(record))
             .ok_or_else(|| missing(res))
     }
 
@@ -100,10 +101,10 @@ impl Resource {
         &self,
         actor: &Actor,
         ids: impl IntoIterator<Item = Value>,
-        updates: Record,
+        mut updates: Record,
     ) -> Result<Vec<Record>, DataError> {
         let res = &self.inner;
-        let updates = res.client_record(updates)?;
+        res.check_client_record(&mut updates)?;
         let mut plan = Plan::default();
         let mut nodes = Vec::new();
         for id in ids {
@@ -116,7 +117,7 @@ impl Resource {
             );
         }
         // A record named twice is written once and returned twice.
-        let done = self.finish(actor, plan).await?;
+        let done: HashMap<_, _> = self.finish(actor, plan).await?.into_iter().collect();
         nodes
             .iter()
             .map(|node| done.get(node).cloned().ok_or_else(|| missing(res)))
@@ -146,7 +147,7 @@ impl Resource {
             );
         }
         // A record named twice is written once and returned twice.
-        let done = self.finish(actor, plan).await?;
+        let done: HashMap<_, _> = self.finish(actor, plan).await?.into_iter().collect();
         nodes
             .iter()
             .map(|node| done.get(node).cloned().ok_or_else(|| missing(res)))
@@ -166,9 +167,9 @@ impl Resource {
         plan: &mut Plan,
         actor: &Actor,
         res: &Arc<ResourceInner>,
-        record: Record,
+        mut record: Record,
     ) -> Result<RecordRef, DataError> {
-        let mut record = res.client_record(record)?;
+        res.check_client_record(&mut record)?;
         fill(res, actor, &mut record)?;
         let pk = &res.pk_column().name;
         let mut ctx = CreateContext {
@@ -180,7 +181,7 @@ impl Resource {
         let hook = &res.hooks.create.before_save;
         if !hook.is_empty() {
             hook.call(&mut ctx).await?;
-            ctx.record = res.hooked_record(std::mem::take(&mut ctx.record))?;
+            res.check_hooked_record(&mut ctx.record)?;
         }
         for column in &res.def.columns {
             let generated = column.primary_key && column.kind == ColumnType::Integer;
@@ -194,7 +195,7 @@ impl Resource {
                 });
             }
         }
-        let node = RecordRef::new_record(res.name(), plan.saved.len());
+        let node = RecordRef::new_record(res, plan.saved.len());
         // The context gets the stored row after the commit, so the values move into the diff.
         let change = Change {
             record_id: ctx.record.get(pk).cloned().unwrap_or(Value::Null),
@@ -216,7 +217,7 @@ impl Resource {
         old: Record,
         updates: Record,
     ) -> Result<RecordRef, DataError> {
-        let node = RecordRef::existing(res.name(), &key);
+        let node = RecordRef::existing(res, &key);
         let mut ctx = EditContext {
             actor: actor.clone(),
             resource: res.name().to_owned(),
@@ -225,7 +226,7 @@ impl Resource {
             old_record: old,
         };
         res.hooks.edit.before_save.call(&mut ctx).await?;
-        ctx.updates = res.hooked_record(std::mem::take(&mut ctx.updates))?;
+        res.check_hooked_record(&mut ctx.updates)?;
         ctx.updates = same_key(res, &ctx.record_id, std::mem::take(&mut ctx.updates))?;
         if let Some(column) = res
             .def
@@ -268,7 +269,7 @@ impl Resource {
         cascade_from: Option<String>,
     ) -> BoxFuture<'a, Result<RecordRef, DataError>> {
         Box::pin(async move {
-            let node = RecordRef::existing(res.name(), &key);
+            let node = RecordRef::existing(res, &key);
             if !plan.deleting.insert(node.clone()) {
                 return Ok(node);
             }
@@ -329,13 +330,13 @@ impl Resource {
     }
 
     /// Runs the plan's transaction (if it writes anything), then every `after_save` in plan
-    /// order. Returns each record as it is now (deleted records as they
-    /// were), without backend-only columns.
+    /// order. Returns each record as it is now (deleted records as they were), without
+    /// backend-only columns, in plan order.
     async fn finish(
         &self,
         actor: &Actor,
         plan: Plan,
-    ) -> Result<HashMap<RecordRef, Record>, DataError> {
+    ) -> Result<Vec<(RecordRef, Record)>, DataError> {
         let Plan { diffs, saved, .. } = plan;
         let mut written = if diffs.is_empty() {
             HashMap::new()
@@ -344,7 +345,7 @@ impl Resource {
         };
         // The plan lists writes children first (a cascade is planned before its parent's
         // diff is added), which is the order the statements ran in.
-        let mut results = HashMap::with_capacity(saved.len());
+        let mut results = Vec::with_capacity(saved.len());
         for (node, save) in saved {
             let (res, mut record) = match save {
                 Saved::Create(res, mut ctx) => {
@@ -383,7 +384,7 @@ impl Resource {
                 }
             };
             res.strip_backend_only(&mut record);
-            results.insert(node, record);
+            results.push((node, record));
         }
         Ok(results)
     }
@@ -409,7 +410,7 @@ fn fill(res: &ResourceInner, actor: &Actor, record: &mut Record) -> Result<(), D
         if record.contains(&column.name) {
             continue;
         }
-        let value = match (column.fill_on_create, &column.default) {
+        let mut value = match (column.fill_on_create, &column.default) {
             (Some(Fill::Now), _) => {
                 Value::String(format_timestamp(time::OffsetDateTime::now_utc()))
             }
@@ -418,7 +419,7 @@ fn fill(res: &ResourceInner, actor: &Actor, record: &mut Record) -> Result<(), D
             (None, Some(default)) => default.clone(),
             (None, None) => continue,
         };
-        let value = res.coerce(column, &value)?;
+        res.normalize(column, &mut value)?;
         record.set(column.name.clone(), value);
     }
     Ok(())

@@ -483,6 +483,56 @@ async fn model_action_outputs_are_a_waterfall_through_pre_hooks_the_action_and_p
 }
 
 #[tokio::test]
+async fn a_finished_transaction_gives_up_its_diffs_and_outputs_by_value() {
+    let store = MemoryStore::new(State::new());
+    let log = Log::default();
+    let tx = engine(&store, &log);
+    let transaction = Transaction::new("prod")
+        .model(Diff::add("region:eu", "name", "eu"))
+        .model(Diff::add("app:shop", "name", "shop").after("region:eu"))
+        .resource(Diff::add("res:bucket", "name", "shop-assets"));
+
+    let applied = tx.run(transaction, store.begin()).await.unwrap();
+    let expected: Vec<_> = applied
+        .model()
+        .iter()
+        .flatten()
+        .map(|done| {
+            (
+                *done.diff().node(),
+                done.level(),
+                done.outputs(&ADD_APP).cloned(),
+            )
+        })
+        .collect();
+    let taken: Vec<_> = applied
+        .into_model()
+        .into_iter()
+        .flatten()
+        .map(|done| {
+            let (diff, level, actions) = done.into_parts();
+            let outputs = actions
+                .into_iter()
+                .find(|action| *action.id() == ADD_APP)
+                .and_then(|action| action.into_outputs());
+            (*diff.node(), level, outputs)
+        })
+        .collect();
+    assert_eq!(taken, expected);
+    assert_eq!(
+        taken,
+        [
+            ("region:eu", 0, None),
+            (
+                "app:shop",
+                1,
+                Some(Outputs::from([("add-app".into(), "shop@prod".into())]))
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_post_model_action_hooks_returned_outputs_replace_the_actions_and_feed_resource_planning()
 {
     let store = MemoryStore::new(State::new());
@@ -1420,4 +1470,60 @@ async fn concurrent_transactions_on_one_store_commit_exactly_once() {
     let mut hooked = hooked.lock().unwrap().clone();
     hooked.sort();
     assert_eq!(hooked, envs, "every transaction ran its hooks");
+}
+
+/// Records which spans are created and entered, by name.
+#[derive(Clone, Default)]
+struct SpanLog(Arc<Mutex<Vec<(u64, &'static str)>>>, Log);
+
+impl tracing::Subscriber for SpanLog {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let mut spans = self.0.lock().unwrap();
+        let id = spans.len() as u64 + 1;
+        spans.push((id, span.metadata().name()));
+        self.1.push(format!("new {}", span.metadata().name()));
+        tracing::span::Id::from_u64(id)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, id: &tracing::span::Id) {
+        let spans = self.0.lock().unwrap();
+        if let Some((_, name)) = spans.iter().find(|(span, _)| *span == id.into_u64()) {
+            self.1.push(format!("enter {name}"));
+        }
+    }
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn the_transaction_and_each_action_run_in_their_spans_when_a_subscriber_records_them() {
+    let store = MemoryStore::new(State::new());
+    let tx = engine(&store, &Log::default());
+    let spans = SpanLog::default();
+    let applied = tracing::subscriber::with_default(spans.clone(), || {
+        futures_util::FutureExt::now_or_never(tx.run(deploy_app(), store.begin()))
+    });
+    applied.expect("memory actions do not wait").unwrap();
+    let log = spans.1.entries();
+    for expected in [
+        "new transaction",
+        "enter transaction",
+        "new action",
+        "enter action",
+    ] {
+        assert!(
+            log.iter().any(|entry| entry == expected),
+            "{expected}: {log:?}"
+        );
+    }
+    // One action span per action: the model action and the resource action.
+    assert_eq!(
+        log.iter().filter(|e| *e == "new action").count(),
+        2,
+        "{log:?}"
+    );
 }

@@ -44,6 +44,12 @@ impl<D: Domain> Applied<D> {
             .flatten()
             .filter_map(move |applied| Some((applied.diff(), applied.outputs(&action)?)))
     }
+
+    /// The model diffs, level by level, by value: a caller done with the transaction takes
+    /// the actions' outputs without cloning them.
+    pub fn into_model(self) -> Vec<Vec<AppliedDiff<D>>> {
+        self.model
+    }
 }
 
 impl<D: Domain> fmt::Debug for Applied<D> {
@@ -86,6 +92,12 @@ impl<D: Domain> AppliedDiff<D> {
             .find(|a| a.id == *action)
             .and_then(|a| a.outputs.as_ref())
     }
+
+    /// The diff, its level and its actions, by value (the diff stays shared: hooks may hold
+    /// it).
+    pub fn into_parts(self) -> (Arc<Diff<D>>, usize, Vec<AppliedAction<D>>) {
+        (self.diff, self.level, self.actions)
+    }
 }
 
 impl<D: Domain> fmt::Debug for AppliedDiff<D> {
@@ -113,6 +125,11 @@ impl<D: Domain> AppliedAction<D> {
     /// The outputs after the post-model-action hooks; `None` for a resource action.
     pub fn outputs(&self) -> Option<&D::Outputs> {
         self.outputs.as_ref()
+    }
+
+    /// The outputs by value; `None` for a resource action.
+    pub fn into_outputs(self) -> Option<D::Outputs> {
+        self.outputs
     }
 }
 

@@ -35,8 +35,12 @@ impl<D: Domain> Transactions<D> {
         transaction: Transaction<D>,
         session: D::Session,
     ) -> Result<Applied<D>, HookError> {
-        let span = tracing::debug_span!("transaction", name = &*self.inner.name);
-        self.run_all(transaction, session).instrument(span).await
+        let span = if spans_enabled() {
+            tracing::debug_span!("transaction", name = &*self.inner.name)
+        } else {
+            tracing::Span::none()
+        };
+        traced(span, self.run_all(transaction, session)).await
     }
 
     async fn run_all(
@@ -103,10 +107,11 @@ impl<D: Domain> Transactions<D> {
                 let diff = Arc::new(diff);
                 let mut ran = Vec::new();
                 for entry in actions.model.iter().filter(|e| e.action.filter(&diff)) {
-                    let outputs = self
-                        .model_step(entry, &diff, &inputs, session)
-                        .instrument(action_span(&entry.id, "model", level))
-                        .await?;
+                    let outputs = traced(
+                        action_span(&entry.id, "model", level),
+                        self.model_step(entry, &diff, &inputs, session),
+                    )
+                    .await?;
                     ran.push(AppliedAction {
                         id: entry.id.clone(),
                         outputs: Some(outputs),
@@ -137,9 +142,11 @@ impl<D: Domain> Transactions<D> {
                 let diff = Arc::new(diff);
                 let mut ran = Vec::new();
                 for entry in actions.resource.iter().filter(|e| e.action.filter(&diff)) {
-                    self.resource_step(entry, &diff, &inputs, session)
-                        .instrument(action_span(&entry.id, "resource", level))
-                        .await?;
+                    traced(
+                        action_span(&entry.id, "resource", level),
+                        self.resource_step(entry, &diff, &inputs, session),
+                    )
+                    .await?;
                     ran.push(AppliedAction {
                         id: entry.id.clone(),
                         outputs: None,
@@ -245,9 +252,11 @@ impl<D: Domain> Transactions<D> {
             )
             .with_action(id.as_str()));
         };
-        self.resource_step(entry, &Arc::new(diff), &Arc::new(inputs), session)
-            .instrument(action_span(id, "resource", 0))
-            .await
+        traced(
+            action_span(id, "resource", 0),
+            self.resource_step(entry, &Arc::new(diff), &Arc::new(inputs), session),
+        )
+        .await
     }
 
     /// Rolls the session back after `error`; a failing rollback is attached to `error`.
@@ -265,8 +274,30 @@ impl<D: Domain> Transactions<D> {
     }
 }
 
+/// `true` if a `DEBUG` span could be enabled (the level check `debug_span!` starts with).
+fn spans_enabled() -> bool {
+    tracing::Level::DEBUG <= tracing::level_filters::STATIC_MAX_LEVEL
+        && tracing::Level::DEBUG <= tracing::level_filters::LevelFilter::current()
+}
+
+/// An action's span, or a disabled one when `DEBUG` is off.
 fn action_span(id: &ActionId, kind: &'static str, level: usize) -> tracing::Span {
-    tracing::debug_span!("action", id = id.as_str(), kind, level)
+    if spans_enabled() {
+        tracing::debug_span!("action", id = id.as_str(), kind, level)
+    } else {
+        tracing::Span::none()
+    }
+}
+
+/// Runs `future` in `span`, or bare if the span is disabled: a disabled span would still be
+/// entered and exited at every poll (and, with tracing's `log` feature, check the logger at
+/// each), for nothing.
+async fn traced<F: Future>(span: tracing::Span, future: F) -> F::Output {
+    if span.is_disabled() {
+        future.await
+    } else {
+        future.instrument(span).await
+    }
 }
 
 /// Runs an action or committer future (`make` builds it): an error or a panic while building or
