@@ -7,9 +7,19 @@
 //!   Plain objects, arrays, strings, numbers, booleans and `null` are read directly; anything
 //!   else — an object with `toJSON` (a `Date`), a class instance, a proxy, a `BigInt`, a cycle —
 //!   is handed to QuickJS's own `JSON.stringify`, so its rules and errors apply unchanged.
+//! - Back onto the JSON that went in ([`ToJson::diff`], then [`Patch::apply`]): the same result,
+//!   with the number kinds of the JSON that went in kept ([`keep_number_kinds`]), but read as
+//!   the difference from that JSON and applied to it in place. Unchanged members and items cost
+//!   no allocation. Reading may fail (a throwing `toJSON`, a cycle); applying cannot, so the
+//!   JSON is either patched whole or left as it was.
 
-use rquickjs::{Array, Ctx, Exception, IntoJs, Object, Type, Value};
+use std::collections::HashSet;
+
+use rquickjs::object::Property;
+use rquickjs::{Array, Atom, Ctx, Exception, IntoJs, Object, Type, Value};
 use serde_json::{Map, Number};
+
+use crate::schema::keep_number_kinds;
 
 /// Nesting deeper than this goes through `JSON.stringify` on the way back, which detects
 /// cycles, and is refused on the way in.
@@ -46,7 +56,9 @@ fn build<'js>(
     })
 }
 
-/// Builds the JavaScript object of a JSON object (the context's values).
+/// Builds the JavaScript object of a JSON object (the context's values). Members are defined
+/// as own data properties, as `JSON.parse` does, so a key named `__proto__` is a key and does
+/// not set the prototype.
 pub(crate) fn object<'js>(
     ctx: &Ctx<'js>,
     map: &Map<String, serde_json::Value>,
@@ -54,7 +66,11 @@ pub(crate) fn object<'js>(
 ) -> rquickjs::Result<Object<'js>> {
     let object = Object::new(ctx.clone())?;
     for (key, item) in map {
-        object.set(key.as_str(), build(ctx, item, depth + 1)?)?;
+        let item = Property::from(build(ctx, item, depth + 1)?)
+            .writable()
+            .enumerable()
+            .configurable();
+        object.prop(key.as_str(), item)?;
     }
     Ok(object)
 }
@@ -151,6 +167,159 @@ impl<'js> ToJson<'_, 'js> {
         }))
     }
 
+    /// What the scripts changed in `source`, the JSON object `value` was built from: applied
+    /// to `source`, the patch gives what [`ToJson::convert`] gives, with the number kinds of
+    /// `source` kept. `None` if `value` is no longer an object.
+    pub(crate) fn diff_object(
+        &self,
+        value: &Value<'js>,
+        source: &Map<String, serde_json::Value>,
+    ) -> rquickjs::Result<Option<Members>> {
+        if let Some(object) = value.as_object().filter(|_| value.type_of() == Type::Object)
+            && self.is_plain(object)?
+        {
+            return self.diff_members(object, source, 0).map(Some);
+        }
+        let Some(serde_json::Value::Object(mut map)) = self.value(value, 0)? else {
+            return Ok(None);
+        };
+        let mut changes: Vec<(String, Patch)> = source
+            .keys()
+            .filter(|key| !map.contains_key(*key))
+            .map(|key| (key.clone(), Patch::Set(None)))
+            .collect();
+        for (key, item) in map.iter_mut() {
+            if let Some(old) = source.get(key) {
+                keep_number_kinds(old, item);
+            }
+        }
+        changes.extend(map.into_iter().map(|(key, item)| (key, Patch::Set(Some(item)))));
+        Ok(Some(Members(changes)))
+    }
+
+    /// The change from `source` to `value`, at nesting `depth`.
+    fn diff(
+        &self,
+        value: &Value<'js>,
+        source: &serde_json::Value,
+        depth: usize,
+    ) -> rquickjs::Result<Patch> {
+        match (value.type_of(), source) {
+            (Type::String, serde_json::Value::String(old)) => {
+                if let Some(text) = value.as_string()
+                    && text.clone().to_cstring()?.as_str() == old
+                {
+                    return Ok(Patch::Keep);
+                }
+            }
+            (Type::Array, serde_json::Value::Array(old)) if depth < MAX_DEPTH && !value.is_proxy() => {
+                if let Some(array) = value.as_array()
+                    && !self.has_to_json(array.as_object())?
+                {
+                    return self.diff_items(array, old, depth);
+                }
+            }
+            (Type::Object, serde_json::Value::Object(old)) if depth < MAX_DEPTH => {
+                if let Some(object) = value.as_object()
+                    && self.is_plain(object)?
+                {
+                    return Ok(match self.diff_members(object, old, depth)? {
+                        Members(changes) if changes.is_empty() => Patch::Keep,
+                        members => Patch::Members(members),
+                    });
+                }
+            }
+            _ => {}
+        }
+        // Numbers, booleans and `null` convert without allocating; the rest changed shape.
+        let mut new = self.value(value, depth)?;
+        if let Some(new) = new.as_mut() {
+            keep_number_kinds(source, new);
+        }
+        Ok(if new.as_ref() == Some(source) {
+            Patch::Keep
+        } else {
+            Patch::Set(new)
+        })
+    }
+
+    /// The members of plain object `object` that differ from `source`'s.
+    fn diff_members(
+        &self,
+        object: &Object<'js>,
+        source: &Map<String, serde_json::Value>,
+        depth: usize,
+    ) -> rquickjs::Result<Members> {
+        let mut changes = Vec::new();
+        let mut found = 0;
+        for property in object.props::<Atom<'js>, Value<'js>>() {
+            let (key, item) = property?;
+            let name = key.to_js_string()?.to_cstring()?;
+            match source.get(name.as_str()) {
+                Some(old) => {
+                    found += 1;
+                    match self.diff(&item, old, depth + 1)? {
+                        Patch::Keep => {}
+                        patch => changes.push((name.as_str().to_owned(), patch)),
+                    }
+                }
+                None => {
+                    if let Some(item) = self.value(&item, depth + 1)? {
+                        changes.push((key.to_string()?, Patch::Set(Some(item))));
+                    }
+                }
+            }
+        }
+        if found < source.len() {
+            let kept = object
+                .keys::<String>()
+                .collect::<rquickjs::Result<HashSet<String>>>()?;
+            changes.extend(
+                source
+                    .keys()
+                    .filter(|key| !kept.contains(*key))
+                    .map(|key| (key.clone(), Patch::Set(None))),
+            );
+        }
+        Ok(Members(changes))
+    }
+
+    /// The items of plain array `array` that differ from `source`'s.
+    fn diff_items(
+        &self,
+        array: &Array<'js>,
+        source: &[serde_json::Value],
+        depth: usize,
+    ) -> rquickjs::Result<Patch> {
+        let mut changed = Vec::new();
+        let mut added = Vec::new();
+        let mut len = 0;
+        for (index, item) in array.iter::<Value>().enumerate() {
+            let item = item?;
+            len = index + 1;
+            match source.get(index) {
+                Some(old) => match self.diff(&item, old, depth + 1)? {
+                    Patch::Keep => {}
+                    Patch::Set(None) => changed.push((index, Patch::Set(Some(serde_json::Value::Null)))),
+                    patch => changed.push((index, patch)),
+                },
+                None => added.push(
+                    self.value(&item, depth + 1)?
+                        .unwrap_or(serde_json::Value::Null),
+                ),
+            }
+        }
+        Ok(if changed.is_empty() && len == source.len() {
+            Patch::Keep
+        } else {
+            Patch::Items {
+                changed,
+                len,
+                added,
+            }
+        })
+    }
+
     /// A plain data object: `Object.prototype` (or no prototype), no `toJSON`, not a proxy.
     fn is_plain(&self, object: &Object<'js>) -> rquickjs::Result<bool> {
         if object.is_proxy() {
@@ -179,6 +348,78 @@ impl<'js> ToJson<'_, 'js> {
                 &format!("JSON.stringify produced unreadable JSON: {e}"),
             )
         })
+    }
+}
+
+/// A change to a JSON value, read by [`ToJson::diff_object`].
+#[derive(Debug, PartialEq)]
+pub(crate) enum Patch {
+    /// Unchanged.
+    Keep,
+    /// Replaced; `None` for what `JSON.stringify` leaves out, which removes an object member.
+    Set(Option<serde_json::Value>),
+    /// An object with some members changed.
+    Members(Members),
+    /// An array with some items changed: the changed items by index, the new length, and the
+    /// items beyond the old length.
+    Items {
+        changed: Vec<(usize, Patch)>,
+        len: usize,
+        added: Vec<serde_json::Value>,
+    },
+}
+
+impl Patch {
+    /// Applies the change to the value it was read from.
+    fn apply(self, target: &mut serde_json::Value) {
+        match (self, target) {
+            (Patch::Keep, _) => {}
+            (Patch::Set(value), target) => *target = value.unwrap_or(serde_json::Value::Null),
+            (Patch::Members(members), serde_json::Value::Object(map)) => members.apply(map),
+            (
+                Patch::Items {
+                    changed,
+                    len,
+                    added,
+                },
+                serde_json::Value::Array(items),
+            ) => {
+                items.truncate(len);
+                for (index, patch) in changed {
+                    if let Some(item) = items.get_mut(index) {
+                        patch.apply(item);
+                    }
+                }
+                items.extend(added);
+            }
+            // A patch is applied to the value it was read from, whose shape it matches.
+            (Patch::Members(_) | Patch::Items { .. }, _) => {}
+        }
+    }
+}
+
+/// The changed members of an object, by key.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Members(Vec<(String, Patch)>);
+
+impl Members {
+    /// Applies the changes to the object they were read from.
+    pub(crate) fn apply(self, map: &mut Map<String, serde_json::Value>) {
+        for (key, patch) in self.0 {
+            match patch {
+                Patch::Set(None) => {
+                    map.remove(&key);
+                }
+                Patch::Set(Some(value)) => {
+                    map.insert(key, value);
+                }
+                patch => {
+                    if let Some(item) = map.get_mut(&key) {
+                        patch.apply(item);
+                    }
+                }
+            }
+        }
     }
 }
 
