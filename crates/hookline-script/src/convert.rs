@@ -425,9 +425,201 @@ impl Members {
 
 #[cfg(test)]
 mod tests {
-    use super::{ToJson, build, number};
-    use rquickjs::{Context, Object, Runtime};
+    use super::{Patch, ToJson, build, number, object};
+    use crate::schema::keep_number_kinds;
+    use rquickjs::{Context, Function, Object, Runtime};
     use serde_json::json;
+
+    /// Runs `script` (a function of the values) on `source` and returns the values read back
+    /// both ways: patched in place, and converted whole as before patches existed (then number
+    /// kinds kept, as `apply_script` did). Also returns whether the patch was empty.
+    fn patched_and_converted(
+        script: &str,
+        source: serde_json::Value,
+    ) -> (serde_json::Value, serde_json::Value, bool) {
+        let runtime = Runtime::new().unwrap();
+        let context = Context::full(&runtime).unwrap();
+        context.with(|ctx| {
+            let serde_json::Value::Object(mut map) = source.clone() else {
+                panic!("the source is an object");
+            };
+            let values = object(&ctx, &map, 0).unwrap();
+            let function: Function = ctx.eval(script).unwrap();
+            function.call::<_, ()>((values.clone(),)).unwrap();
+            let prototype: Object = ctx.eval("Object.prototype").unwrap();
+            let json = ToJson { ctx: &ctx, object_prototype: &prototype };
+            let values = values.into_value();
+            let mut converted = json.convert(&values).unwrap().unwrap();
+            keep_number_kinds(&source, &mut converted);
+            let changes = json.diff_object(&values, &map).unwrap().unwrap();
+            let unchanged = changes.0.is_empty();
+            changes.apply(&mut map);
+            (serde_json::Value::Object(map), converted, unchanged)
+        })
+    }
+
+    /// Asserts both ways give the same JSON, number kinds included, and returns it.
+    fn same(script: &str, source: &serde_json::Value) -> serde_json::Value {
+        let (patched, converted, _) = patched_and_converted(script, source.clone());
+        assert_eq!(patched, converted, "{script}");
+        assert_eq!(patched.to_string(), converted.to_string(), "{script}");
+        patched
+    }
+
+    fn rows() -> serde_json::Value {
+        json!({
+            "response": [
+                { "id": 1, "title": "Loft", "price": 1200.0, "area": 48.5, "country": "ua",
+                  "listed": true, "meta": { "tags": ["a", "b"], "floor": 3, "ratio": 0.5 } },
+                { "id": 2, "title": "Flat ✓", "price": 900.5, "area": 30.0, "country": null,
+                  "listed": false, "meta": null },
+                { "id": 3, "title": "Hut", "price": 10.0, "area": 0.0, "country": "pl",
+                  "listed": true, "meta": [1, 2.5, { "x": 1.0 }] }
+            ],
+            "total": 3,
+            "query": { "limit": 20, "sort": ["id"] },
+            "user": { "id": 7, "role": "admin", "roles": ["admin"] }
+        })
+    }
+
+    #[test]
+    fn values_the_scripts_leave_alone_come_back_as_they_went_with_an_empty_patch() {
+        for script in [
+            "(v) => {}",
+            "(v) => { for (const r of v.response) { r.price = r.price; r.title = `${r.title}`; } }",
+            "(v) => { v.response[0].meta.tags = ['a', 'b']; v.total = 3.0; v.response[1].area = 30; }",
+        ] {
+            let (patched, converted, unchanged) = patched_and_converted(script, rows());
+            assert!(unchanged, "{script}");
+            assert_eq!(patched.to_string(), rows().to_string(), "{script}");
+            // Whole conversion loses nothing either, once number kinds are kept.
+            assert_eq!(converted.to_string(), rows().to_string(), "{script}");
+        }
+    }
+
+    #[test]
+    fn changed_added_and_deleted_keys_patch_as_a_whole_conversion_would() {
+        let source = rows();
+        let changed = same(
+            "(v) => { for (const r of v.response) { if (typeof r.country === 'string') r.country = r.country.toUpperCase(); } }",
+            &source,
+        );
+        assert_eq!(changed["response"][0]["country"], "UA");
+        assert_eq!(changed["response"][2]["country"], "PL");
+        let added = same(
+            "(v) => { for (const r of v.response) r.per_m2 = r.area > 0 ? r.price / r.area : null; v.extra = { n: 1 }; }",
+            &source,
+        );
+        assert_eq!(added["response"][1]["per_m2"], json!(900.5 / 30.0));
+        assert!(added["response"][2]["per_m2"].is_null());
+        assert_eq!(added["extra"], json!({ "n": 1 }));
+        let deleted = same(
+            "(v) => { delete v.response[1].title; delete v.user; v.response[0].listed = undefined; v.response[2].f = () => 1; }",
+            &source,
+        );
+        assert!(deleted["response"][1].get("title").is_none());
+        assert!(deleted.get("user").is_none());
+        assert!(deleted["response"][0].get("listed").is_none());
+        assert!(deleted["response"][2].get("f").is_none());
+        assert_eq!(deleted["response"][2]["title"], "Hut");
+    }
+
+    #[test]
+    fn replaced_removed_and_added_rows_patch_as_a_whole_conversion_would() {
+        let source = rows();
+        for script in [
+            "(v) => { v.response[1] = { id: 9, price: 1 }; }",
+            "(v) => { v.response = v.response.filter((r) => r.id !== 2); }",
+            "(v) => { v.response.splice(0, 1); }",
+            "(v) => { v.response.push({ id: 4, at: new Date(0) }, undefined); }",
+            "(v) => { v.response.length = 1; }",
+            "(v) => { v.response.reverse(); }",
+            "(v) => { v.response = 'none'; v.total = null; }",
+            "(v) => { v.response[0] = [v.response[0]]; }",
+        ] {
+            same(script, &source);
+        }
+        let filtered = same("(v) => { v.response = v.response.filter((r) => r.listed); }", &source);
+        assert_eq!(filtered["response"].as_array().map(Vec::len), Some(2));
+        assert_eq!(filtered["response"][1]["id"], 3);
+    }
+
+    #[test]
+    fn number_kinds_are_kept_where_the_scripts_left_a_number() {
+        let source = rows();
+        let out = same(
+            "(v) => { const r = v.response[0]; r.price = 1300; r.area = 48.75; r.id = 1.0; r.meta.ratio = 1; r.meta.floor = 3.5; v.total = 2; }",
+            &source,
+        );
+        let row = &out["response"][0];
+        // A float column stays a float when the script writes a whole number.
+        assert!(row["price"].is_f64() && row["price"] == 1300.0);
+        assert!(row["area"].is_f64());
+        assert!(row["id"].is_i64());
+        assert!(row["meta"]["ratio"].is_f64() && row["meta"]["ratio"] == 1.0);
+        // An integer may become a float when the script writes one.
+        assert!(row["meta"]["floor"].is_f64());
+        assert!(out["total"].is_i64() && out["total"] == 2);
+        // Untouched floats with no fractional part stay floats too.
+        assert!(out["response"][1]["area"].is_f64() && out["response"][2]["price"].is_f64());
+    }
+
+    #[test]
+    fn nested_json_columns_patch_at_any_depth() {
+        let source = rows();
+        let out = same(
+            "(v) => { const m = v.response[0].meta; m.tags.push('c'); m.tags[0] = 'A'; m.deep = { k: [1, { z: 2 }] }; v.response[2].meta[2].x = 2; v.response[2].meta[1] = undefined; }",
+            &source,
+        );
+        assert_eq!(out["response"][0]["meta"]["tags"], json!(["A", "b", "c"]));
+        assert_eq!(out["response"][0]["meta"]["deep"], json!({ "k": [1, { "z": 2 }] }));
+        assert_eq!(out["response"][2]["meta"], json!([1, null, { "x": 2.0 }]));
+        assert!(out["response"][2]["meta"][2]["x"].is_f64());
+    }
+
+    #[test]
+    fn exotic_values_left_by_scripts_patch_as_a_whole_conversion_would() {
+        let source = rows();
+        for script in [
+            "(v) => { v.response[0].meta = new Map([[1, 2]]); v.response[1].at = new Date(0); }",
+            "(v) => { v.response[0].meta.toJSON = () => 'replaced'; }",
+            "(v) => { v.response.toJSON = () => []; }",
+            "(v) => { class Row { constructor() { this.id = 5; } } v.response[0] = new Row(); }",
+            "(v) => { Object.setPrototypeOf(v.response[1], { inherited: 1 }); }",
+            "(v) => { v.response[0].meta = new Proxy({ a: 1 }, {}); v.response[2].n = NaN; }",
+            "(v) => { Object.defineProperty(v.response[0], 'title', { enumerable: false }); }",
+            "(v) => { v.response[0]['été'] = '✓'; v.response[1][7] = 'seven'; }",
+        ] {
+            same(script, &source);
+        }
+    }
+
+    #[test]
+    fn a_key_named_proto_is_plain_data_both_ways() {
+        let source = json!({ "record": { "__proto__": { "polluted": true }, "id": 1 } });
+        let untouched = same("(v) => { if (v.record.polluted !== undefined) throw 0; }", &source);
+        assert_eq!(untouched, source);
+        let changed = same("(v) => { v.record.__proto__ = 5; }", &source);
+        assert_eq!(changed["record"]["__proto__"], 5);
+        let deleted = same("(v) => { delete v.record.__proto__; }", &source);
+        assert_eq!(deleted, json!({ "record": { "id": 1 } }));
+    }
+
+    #[test]
+    fn a_patch_of_unchanged_values_is_empty_at_every_level() {
+        let runtime = Runtime::new().unwrap();
+        let context = Context::full(&runtime).unwrap();
+        context.with(|ctx| {
+            let source = rows();
+            let map = source.as_object().unwrap();
+            let values = object(&ctx, map, 0).unwrap().into_value();
+            let prototype: Object = ctx.eval("Object.prototype").unwrap();
+            let json = ToJson { ctx: &ctx, object_prototype: &prototype };
+            let row = values.as_object().unwrap().get::<_, rquickjs::Value>("response").unwrap();
+            let row = row.as_array().unwrap().get::<rquickjs::Value>(0).unwrap();
+            assert_eq!(json.diff(&row, &source["response"][0], 2).unwrap(), Patch::Keep);
+        });
+    }
 
     #[test]
     fn numbers_read_back_as_json_would() {
