@@ -15,6 +15,7 @@
 
 use std::collections::HashSet;
 
+use rquickjs::atom::PredefinedAtom;
 use rquickjs::object::Property;
 use rquickjs::{Array, Atom, Ctx, Exception, IntoJs, Object, Type, Value};
 use serde_json::{Map, Number};
@@ -175,7 +176,9 @@ impl<'js> ToJson<'_, 'js> {
         value: &Value<'js>,
         source: &Map<String, serde_json::Value>,
     ) -> rquickjs::Result<Option<Members>> {
-        if let Some(object) = value.as_object().filter(|_| value.type_of() == Type::Object)
+        if let Some(object) = value
+            .as_object()
+            .filter(|_| value.type_of() == Type::Object)
             && self.is_plain(object)?
         {
             return self.diff_members(object, source, 0).map(Some);
@@ -193,7 +196,10 @@ impl<'js> ToJson<'_, 'js> {
                 keep_number_kinds(old, item);
             }
         }
-        changes.extend(map.into_iter().map(|(key, item)| (key, Patch::Set(Some(item)))));
+        changes.extend(
+            map.into_iter()
+                .map(|(key, item)| (key, Patch::Set(Some(item)))),
+        );
         Ok(Some(Members(changes)))
     }
 
@@ -212,7 +218,9 @@ impl<'js> ToJson<'_, 'js> {
                     return Ok(Patch::Keep);
                 }
             }
-            (Type::Array, serde_json::Value::Array(old)) if depth < MAX_DEPTH && !value.is_proxy() => {
+            (Type::Array, serde_json::Value::Array(old))
+                if depth < MAX_DEPTH && !value.is_proxy() =>
+            {
                 if let Some(array) = value.as_array()
                     && !self.has_to_json(array.as_object())?
                 {
@@ -300,7 +308,9 @@ impl<'js> ToJson<'_, 'js> {
             match source.get(index) {
                 Some(old) => match self.diff(&item, old, depth + 1)? {
                     Patch::Keep => {}
-                    Patch::Set(None) => changed.push((index, Patch::Set(Some(serde_json::Value::Null)))),
+                    Patch::Set(None) => {
+                        changed.push((index, Patch::Set(Some(serde_json::Value::Null))))
+                    }
                     patch => changed.push((index, patch)),
                 },
                 None => added.push(
@@ -333,7 +343,9 @@ impl<'js> ToJson<'_, 'js> {
     }
 
     fn has_to_json(&self, object: &Object<'js>) -> rquickjs::Result<bool> {
-        Ok(!object.get::<_, Value>("toJSON")?.is_undefined())
+        Ok(!object
+            .get::<_, Value>(PredefinedAtom::ToJSON)?
+            .is_undefined())
     }
 
     /// The slow path: `JSON.stringify`, then parse.
@@ -447,7 +459,10 @@ mod tests {
             let function: Function = ctx.eval(script).unwrap();
             function.call::<_, ()>((values.clone(),)).unwrap();
             let prototype: Object = ctx.eval("Object.prototype").unwrap();
-            let json = ToJson { ctx: &ctx, object_prototype: &prototype };
+            let json = ToJson {
+                ctx: &ctx,
+                object_prototype: &prototype,
+            };
             let values = values.into_value();
             let mut converted = json.convert(&values).unwrap().unwrap();
             keep_number_kinds(&source, &mut converted);
@@ -539,7 +554,10 @@ mod tests {
         ] {
             same(script, &source);
         }
-        let filtered = same("(v) => { v.response = v.response.filter((r) => r.listed); }", &source);
+        let filtered = same(
+            "(v) => { v.response = v.response.filter((r) => r.listed); }",
+            &source,
+        );
         assert_eq!(filtered["response"].as_array().map(Vec::len), Some(2));
         assert_eq!(filtered["response"][1]["id"], 3);
     }
@@ -572,7 +590,10 @@ mod tests {
             &source,
         );
         assert_eq!(out["response"][0]["meta"]["tags"], json!(["A", "b", "c"]));
-        assert_eq!(out["response"][0]["meta"]["deep"], json!({ "k": [1, { "z": 2 }] }));
+        assert_eq!(
+            out["response"][0]["meta"]["deep"],
+            json!({ "k": [1, { "z": 2 }] })
+        );
         assert_eq!(out["response"][2]["meta"], json!([1, null, { "x": 2.0 }]));
         assert!(out["response"][2]["meta"][2]["x"].is_f64());
     }
@@ -597,7 +618,10 @@ mod tests {
     #[test]
     fn a_key_named_proto_is_plain_data_both_ways() {
         let source = json!({ "record": { "__proto__": { "polluted": true }, "id": 1 } });
-        let untouched = same("(v) => { if (v.record.polluted !== undefined) throw 0; }", &source);
+        let untouched = same(
+            "(v) => { if (v.record.polluted !== undefined) throw 0; }",
+            &source,
+        );
         assert_eq!(untouched, source);
         let changed = same("(v) => { v.record.__proto__ = 5; }", &source);
         assert_eq!(changed["record"]["__proto__"], 5);
@@ -614,10 +638,20 @@ mod tests {
             let map = source.as_object().unwrap();
             let values = object(&ctx, map, 0).unwrap().into_value();
             let prototype: Object = ctx.eval("Object.prototype").unwrap();
-            let json = ToJson { ctx: &ctx, object_prototype: &prototype };
-            let row = values.as_object().unwrap().get::<_, rquickjs::Value>("response").unwrap();
+            let json = ToJson {
+                ctx: &ctx,
+                object_prototype: &prototype,
+            };
+            let row = values
+                .as_object()
+                .unwrap()
+                .get::<_, rquickjs::Value>("response")
+                .unwrap();
             let row = row.as_array().unwrap().get::<rquickjs::Value>(0).unwrap();
-            assert_eq!(json.diff(&row, &source["response"][0], 2).unwrap(), Patch::Keep);
+            assert_eq!(
+                json.diff(&row, &source["response"][0], 2).unwrap(),
+                Patch::Keep
+            );
         });
     }
 

@@ -53,7 +53,10 @@ impl Rows {
 
 impl ScriptContext for Rows {
     fn to_script(&self) -> Result<Map<String, Value>, ContextError> {
-        Ok(Map::from_iter([("rows".into(), Value::from(self.rows.clone()))]))
+        Ok(Map::from_iter([(
+            "rows".into(),
+            Value::from(self.rows.clone()),
+        )]))
     }
 
     fn apply_script(&mut self, values: Map<String, Value>) -> Result<(), ContextError> {
@@ -120,7 +123,10 @@ async fn rejected_and_failed_calls_hand_the_rows_back_unchanged() {
 
     let mut ctx = Rows::new();
     let outcome = pool.tap([rejects]).run(&mut ctx).await.unwrap();
-    assert!(matches!(outcome, ScriptOutcome::Rejected { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, ScriptOutcome::Rejected { .. }),
+        "{outcome:?}"
+    );
     assert_eq!(ctx.returned, ["unchanged"]);
     assert_eq!(ctx.rows, Rows::new().rows);
 
@@ -134,12 +140,7 @@ async fn rejected_and_failed_calls_hand_the_rows_back_unchanged() {
 #[tokio::test]
 async fn a_call_dropped_midway_loses_the_rows_and_its_hook_call_fails() {
     let pool = pool();
-    let slow = load(
-        &pool,
-        "slow.js",
-        "export default () => { for (;;) {} };",
-    )
-    .await;
+    let slow = load(&pool, "slow.js", "export default () => { for (;;) {} };").await;
 
     // Dropped by hand: the rows are gone and were never handed back.
     let mut ctx = Rows::new();

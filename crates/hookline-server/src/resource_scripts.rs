@@ -58,7 +58,10 @@ fn take<T: DeserializeOwned>(
 }
 
 /// The value the scripts left at `key`, as a `T`.
-fn convert<T: DeserializeOwned>(value: Option<Value>, key: &'static str) -> Result<T, TakeBackError> {
+fn convert<T: DeserializeOwned>(
+    value: Option<Value>,
+    key: &'static str,
+) -> Result<T, TakeBackError> {
     let value = value.ok_or(TakeBackError {
         key,
         message: "it was removed".into(),
@@ -70,7 +73,10 @@ fn convert<T: DeserializeOwned>(value: Option<Value>, key: &'static str) -> Resu
 }
 
 /// [`take`] for a record: an object is moved into the record as it is.
-fn take_record(values: &mut Map<String, Value>, key: &'static str) -> Result<Record, TakeBackError> {
+fn take_record(
+    values: &mut Map<String, Value>,
+    key: &'static str,
+) -> Result<Record, TakeBackError> {
     match values.remove(key) {
         Some(Value::Object(map)) => Ok(Record::from(map)),
         other => convert(other, key),
@@ -215,7 +221,10 @@ impl ScriptView for ReadResponse {
     }
 
     fn lend(&mut self) -> Option<(&'static str, Value)> {
-        Some(("response", records_value(std::mem::take(&mut self.response))))
+        Some((
+            "response",
+            records_value(std::mem::take(&mut self.response)),
+        ))
     }
 
     fn take_back(&mut self, values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
