@@ -30,8 +30,45 @@ pub trait ScriptContext: Send {
     fn to_script(&self) -> Result<Map<String, Value>, ContextError>;
 
     /// Takes back the values after the scripts ran: the same object, as the scripts left it
-    /// (keys may have been added, changed or removed; `undefined` values are gone).
+    /// (keys may have been added, changed or removed; `undefined` values are gone). Numbers have
+    /// the kind of the number at the same place in the values handed out, if there was one
+    /// ([`keep_number_kinds`]): a float stays a float.
     fn apply_script(&mut self, values: Map<String, Value>) -> Result<(), ContextError>;
+
+    /// The values scripts see, for a call that hands them back with
+    /// [`restore_script`](ScriptContext::restore_script): a context may *move* its values out
+    /// here instead of copying them. The default copies ([`to_script`](ScriptContext::to_script)).
+    ///
+    /// The call hands the values back whatever the scripts did. They are **lost** only if the
+    /// call never finishes: its future is dropped while a worker holds them (a timeout around
+    /// it, a dropped request), the pool is closed, or the worker stops. A context that moves
+    /// values out must then not be used as if it were whole. Inside a hook call that is
+    /// guaranteed: a tap's timeout fails the call, and a dropped call drops its context.
+    fn lend_script(&mut self) -> Result<Map<String, Value>, ContextError> {
+        self.to_script()
+    }
+
+    /// Takes back the values of [`lend_script`](ScriptContext::lend_script). The default applies
+    /// [`Returned::Changed`] with [`apply_script`](ScriptContext::apply_script) and drops
+    /// [`Returned::Unchanged`] (a copy).
+    fn restore_script(&mut self, values: Returned) -> Result<(), ContextError> {
+        match values {
+            Returned::Changed(values) => self.apply_script(values),
+            Returned::Unchanged(_) => Ok(()),
+        }
+    }
+}
+
+/// Lent values handed back to [`ScriptContext::restore_script`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Returned {
+    /// The call continued or short-circuited: the values as the scripts left them, to take
+    /// back as [`ScriptContext::apply_script`] does. Values the scripts did not change are
+    /// the ones lent, not copies.
+    Changed(Map<String, Value>),
+    /// The call was rejected or failed: the values as they were lent. The scripts' changes are
+    /// dropped.
+    Unchanged(Map<String, Value>),
 }
 
 /// A context of named JSON values, with optional schemas for the records among them.

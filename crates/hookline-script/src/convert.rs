@@ -7,9 +7,20 @@
 //!   Plain objects, arrays, strings, numbers, booleans and `null` are read directly; anything
 //!   else — an object with `toJSON` (a `Date`), a class instance, a proxy, a `BigInt`, a cycle —
 //!   is handed to QuickJS's own `JSON.stringify`, so its rules and errors apply unchanged.
+//! - Back onto the JSON that went in ([`ToJson::diff`], then [`Patch::apply`]): the same result,
+//!   with the number kinds of the JSON that went in kept ([`keep_number_kinds`]), but read as
+//!   the difference from that JSON and applied to it in place. Unchanged members and items cost
+//!   no allocation. Reading may fail (a throwing `toJSON`, a cycle); applying cannot, so the
+//!   JSON is either patched whole or left as it was.
 
-use rquickjs::{Array, Ctx, Exception, IntoJs, Object, Type, Value};
+use std::collections::HashSet;
+
+use rquickjs::atom::PredefinedAtom;
+use rquickjs::object::Property;
+use rquickjs::{Array, Atom, Ctx, Exception, IntoJs, Object, Type, Value};
 use serde_json::{Map, Number};
+
+use crate::schema::keep_number_kinds;
 
 /// Nesting deeper than this goes through `JSON.stringify` on the way back, which detects
 /// cycles, and is refused on the way in.
@@ -46,7 +57,9 @@ fn build<'js>(
     })
 }
 
-/// Builds the JavaScript object of a JSON object (the context's values).
+/// Builds the JavaScript object of a JSON object (the context's values). Members are defined
+/// as own data properties, as `JSON.parse` does, so a key named `__proto__` is a key and does
+/// not set the prototype.
 pub(crate) fn object<'js>(
     ctx: &Ctx<'js>,
     map: &Map<String, serde_json::Value>,
@@ -54,7 +67,11 @@ pub(crate) fn object<'js>(
 ) -> rquickjs::Result<Object<'js>> {
     let object = Object::new(ctx.clone())?;
     for (key, item) in map {
-        object.set(key.as_str(), build(ctx, item, depth + 1)?)?;
+        let item = Property::from(build(ctx, item, depth + 1)?)
+            .writable()
+            .enumerable()
+            .configurable();
+        object.prop(key.as_str(), item)?;
     }
     Ok(object)
 }
@@ -151,6 +168,168 @@ impl<'js> ToJson<'_, 'js> {
         }))
     }
 
+    /// What the scripts changed in `source`, the JSON object `value` was built from: applied
+    /// to `source`, the patch gives what [`ToJson::convert`] gives, with the number kinds of
+    /// `source` kept. `None` if `value` is no longer an object.
+    pub(crate) fn diff_object(
+        &self,
+        value: &Value<'js>,
+        source: &Map<String, serde_json::Value>,
+    ) -> rquickjs::Result<Option<Members>> {
+        if let Some(object) = value
+            .as_object()
+            .filter(|_| value.type_of() == Type::Object)
+            && self.is_plain(object)?
+        {
+            return self.diff_members(object, source, 0).map(Some);
+        }
+        let Some(serde_json::Value::Object(mut map)) = self.value(value, 0)? else {
+            return Ok(None);
+        };
+        let mut changes: Vec<(String, Patch)> = source
+            .keys()
+            .filter(|key| !map.contains_key(*key))
+            .map(|key| (key.clone(), Patch::Set(None)))
+            .collect();
+        for (key, item) in map.iter_mut() {
+            if let Some(old) = source.get(key) {
+                keep_number_kinds(old, item);
+            }
+        }
+        changes.extend(
+            map.into_iter()
+                .map(|(key, item)| (key, Patch::Set(Some(item)))),
+        );
+        Ok(Some(Members(changes)))
+    }
+
+    /// The change from `source` to `value`, at nesting `depth`.
+    fn diff(
+        &self,
+        value: &Value<'js>,
+        source: &serde_json::Value,
+        depth: usize,
+    ) -> rquickjs::Result<Patch> {
+        match (value.type_of(), source) {
+            (Type::String, serde_json::Value::String(old)) => {
+                if let Some(text) = value.as_string()
+                    && text.clone().to_cstring()?.as_str() == old
+                {
+                    return Ok(Patch::Keep);
+                }
+            }
+            (Type::Array, serde_json::Value::Array(old))
+                if depth < MAX_DEPTH && !value.is_proxy() =>
+            {
+                if let Some(array) = value.as_array()
+                    && !self.has_to_json(array.as_object())?
+                {
+                    return self.diff_items(array, old, depth);
+                }
+            }
+            (Type::Object, serde_json::Value::Object(old)) if depth < MAX_DEPTH => {
+                if let Some(object) = value.as_object()
+                    && self.is_plain(object)?
+                {
+                    return Ok(match self.diff_members(object, old, depth)? {
+                        Members(changes) if changes.is_empty() => Patch::Keep,
+                        members => Patch::Members(members),
+                    });
+                }
+            }
+            _ => {}
+        }
+        // Numbers, booleans and `null` convert without allocating; the rest changed shape.
+        let mut new = self.value(value, depth)?;
+        if let Some(new) = new.as_mut() {
+            keep_number_kinds(source, new);
+        }
+        Ok(if new.as_ref() == Some(source) {
+            Patch::Keep
+        } else {
+            Patch::Set(new)
+        })
+    }
+
+    /// The members of plain object `object` that differ from `source`'s.
+    fn diff_members(
+        &self,
+        object: &Object<'js>,
+        source: &Map<String, serde_json::Value>,
+        depth: usize,
+    ) -> rquickjs::Result<Members> {
+        let mut changes = Vec::new();
+        let mut found = 0;
+        for property in object.props::<Atom<'js>, Value<'js>>() {
+            let (key, item) = property?;
+            let name = key.to_js_string()?.to_cstring()?;
+            match source.get(name.as_str()) {
+                Some(old) => {
+                    found += 1;
+                    match self.diff(&item, old, depth + 1)? {
+                        Patch::Keep => {}
+                        patch => changes.push((name.as_str().to_owned(), patch)),
+                    }
+                }
+                None => {
+                    if let Some(item) = self.value(&item, depth + 1)? {
+                        changes.push((key.to_string()?, Patch::Set(Some(item))));
+                    }
+                }
+            }
+        }
+        if found < source.len() {
+            let kept = object
+                .keys::<String>()
+                .collect::<rquickjs::Result<HashSet<String>>>()?;
+            changes.extend(
+                source
+                    .keys()
+                    .filter(|key| !kept.contains(*key))
+                    .map(|key| (key.clone(), Patch::Set(None))),
+            );
+        }
+        Ok(Members(changes))
+    }
+
+    /// The items of plain array `array` that differ from `source`'s.
+    fn diff_items(
+        &self,
+        array: &Array<'js>,
+        source: &[serde_json::Value],
+        depth: usize,
+    ) -> rquickjs::Result<Patch> {
+        let mut changed = Vec::new();
+        let mut added = Vec::new();
+        let mut len = 0;
+        for (index, item) in array.iter::<Value>().enumerate() {
+            let item = item?;
+            len = index + 1;
+            match source.get(index) {
+                Some(old) => match self.diff(&item, old, depth + 1)? {
+                    Patch::Keep => {}
+                    Patch::Set(None) => {
+                        changed.push((index, Patch::Set(Some(serde_json::Value::Null))))
+                    }
+                    patch => changed.push((index, patch)),
+                },
+                None => added.push(
+                    self.value(&item, depth + 1)?
+                        .unwrap_or(serde_json::Value::Null),
+                ),
+            }
+        }
+        Ok(if changed.is_empty() && len == source.len() {
+            Patch::Keep
+        } else {
+            Patch::Items {
+                changed,
+                len,
+                added,
+            }
+        })
+    }
+
     /// A plain data object: `Object.prototype` (or no prototype), no `toJSON`, not a proxy.
     fn is_plain(&self, object: &Object<'js>) -> rquickjs::Result<bool> {
         if object.is_proxy() {
@@ -164,7 +343,9 @@ impl<'js> ToJson<'_, 'js> {
     }
 
     fn has_to_json(&self, object: &Object<'js>) -> rquickjs::Result<bool> {
-        Ok(!object.get::<_, Value>("toJSON")?.is_undefined())
+        Ok(!object
+            .get::<_, Value>(PredefinedAtom::ToJSON)?
+            .is_undefined())
     }
 
     /// The slow path: `JSON.stringify`, then parse.
@@ -182,11 +363,297 @@ impl<'js> ToJson<'_, 'js> {
     }
 }
 
+/// A change to a JSON value, read by [`ToJson::diff_object`].
+#[derive(Debug, PartialEq)]
+pub(crate) enum Patch {
+    /// Unchanged.
+    Keep,
+    /// Replaced; `None` for what `JSON.stringify` leaves out, which removes an object member.
+    Set(Option<serde_json::Value>),
+    /// An object with some members changed.
+    Members(Members),
+    /// An array with some items changed: the changed items by index, the new length, and the
+    /// items beyond the old length.
+    Items {
+        changed: Vec<(usize, Patch)>,
+        len: usize,
+        added: Vec<serde_json::Value>,
+    },
+}
+
+impl Patch {
+    /// Applies the change to the value it was read from.
+    fn apply(self, target: &mut serde_json::Value) {
+        match (self, target) {
+            (Patch::Keep, _) => {}
+            (Patch::Set(value), target) => *target = value.unwrap_or(serde_json::Value::Null),
+            (Patch::Members(members), serde_json::Value::Object(map)) => members.apply(map),
+            (
+                Patch::Items {
+                    changed,
+                    len,
+                    added,
+                },
+                serde_json::Value::Array(items),
+            ) => {
+                items.truncate(len);
+                for (index, patch) in changed {
+                    if let Some(item) = items.get_mut(index) {
+                        patch.apply(item);
+                    }
+                }
+                items.extend(added);
+            }
+            // A patch is applied to the value it was read from, whose shape it matches.
+            (Patch::Members(_) | Patch::Items { .. }, _) => {}
+        }
+    }
+}
+
+/// The changed members of an object, by key.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Members(Vec<(String, Patch)>);
+
+impl Members {
+    /// Applies the changes to the object they were read from.
+    pub(crate) fn apply(self, map: &mut Map<String, serde_json::Value>) {
+        for (key, patch) in self.0 {
+            match patch {
+                Patch::Set(None) => {
+                    map.remove(&key);
+                }
+                Patch::Set(Some(value)) => {
+                    map.insert(key, value);
+                }
+                patch => {
+                    if let Some(item) = map.get_mut(&key) {
+                        patch.apply(item);
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{ToJson, build, number};
-    use rquickjs::{Context, Object, Runtime};
+    use super::{Patch, ToJson, build, number, object};
+    use crate::schema::keep_number_kinds;
+    use rquickjs::{Context, Function, Object, Runtime};
     use serde_json::json;
+
+    /// Runs `script` (a function of the values) on `source` and returns the values read back
+    /// both ways: patched in place, and converted whole as before patches existed (then number
+    /// kinds kept, as `apply_script` did). Also returns whether the patch was empty.
+    fn patched_and_converted(
+        script: &str,
+        source: serde_json::Value,
+    ) -> (serde_json::Value, serde_json::Value, bool) {
+        let runtime = Runtime::new().unwrap();
+        let context = Context::full(&runtime).unwrap();
+        context.with(|ctx| {
+            let serde_json::Value::Object(mut map) = source.clone() else {
+                panic!("the source is an object");
+            };
+            let values = object(&ctx, &map, 0).unwrap();
+            let function: Function = ctx.eval(script).unwrap();
+            function.call::<_, ()>((values.clone(),)).unwrap();
+            let prototype: Object = ctx.eval("Object.prototype").unwrap();
+            let json = ToJson {
+                ctx: &ctx,
+                object_prototype: &prototype,
+            };
+            let values = values.into_value();
+            let mut converted = json.convert(&values).unwrap().unwrap();
+            keep_number_kinds(&source, &mut converted);
+            let changes = json.diff_object(&values, &map).unwrap().unwrap();
+            let unchanged = changes.0.is_empty();
+            changes.apply(&mut map);
+            (serde_json::Value::Object(map), converted, unchanged)
+        })
+    }
+
+    /// Asserts both ways give the same JSON, number kinds included, and returns it.
+    fn same(script: &str, source: &serde_json::Value) -> serde_json::Value {
+        let (patched, converted, _) = patched_and_converted(script, source.clone());
+        assert_eq!(patched, converted, "{script}");
+        assert_eq!(patched.to_string(), converted.to_string(), "{script}");
+        patched
+    }
+
+    fn rows() -> serde_json::Value {
+        json!({
+            "response": [
+                { "id": 1, "title": "Loft", "price": 1200.0, "area": 48.5, "country": "ua",
+                  "listed": true, "meta": { "tags": ["a", "b"], "floor": 3, "ratio": 0.5 } },
+                { "id": 2, "title": "Flat ✓", "price": 900.5, "area": 30.0, "country": null,
+                  "listed": false, "meta": null },
+                { "id": 3, "title": "Hut", "price": 10.0, "area": 0.0, "country": "pl",
+                  "listed": true, "meta": [1, 2.5, { "x": 1.0 }] }
+            ],
+            "total": 3,
+            "query": { "limit": 20, "sort": ["id"] },
+            "user": { "id": 7, "role": "admin", "roles": ["admin"] }
+        })
+    }
+
+    #[test]
+    fn values_the_scripts_leave_alone_come_back_as_they_went_with_an_empty_patch() {
+        for script in [
+            "(v) => {}",
+            "(v) => { for (const r of v.response) { r.price = r.price; r.title = `${r.title}`; } }",
+            "(v) => { v.response[0].meta.tags = ['a', 'b']; v.total = 3.0; v.response[1].area = 30; }",
+        ] {
+            let (patched, converted, unchanged) = patched_and_converted(script, rows());
+            assert!(unchanged, "{script}");
+            assert_eq!(patched.to_string(), rows().to_string(), "{script}");
+            // Whole conversion loses nothing either, once number kinds are kept.
+            assert_eq!(converted.to_string(), rows().to_string(), "{script}");
+        }
+    }
+
+    #[test]
+    fn changed_added_and_deleted_keys_patch_as_a_whole_conversion_would() {
+        let source = rows();
+        let changed = same(
+            "(v) => { for (const r of v.response) { if (typeof r.country === 'string') r.country = r.country.toUpperCase(); } }",
+            &source,
+        );
+        assert_eq!(changed["response"][0]["country"], "UA");
+        assert_eq!(changed["response"][2]["country"], "PL");
+        let added = same(
+            "(v) => { for (const r of v.response) r.per_m2 = r.area > 0 ? r.price / r.area : null; v.extra = { n: 1 }; }",
+            &source,
+        );
+        assert_eq!(added["response"][1]["per_m2"], json!(900.5 / 30.0));
+        assert!(added["response"][2]["per_m2"].is_null());
+        assert_eq!(added["extra"], json!({ "n": 1 }));
+        let deleted = same(
+            "(v) => { delete v.response[1].title; delete v.user; v.response[0].listed = undefined; v.response[2].f = () => 1; }",
+            &source,
+        );
+        assert!(deleted["response"][1].get("title").is_none());
+        assert!(deleted.get("user").is_none());
+        assert!(deleted["response"][0].get("listed").is_none());
+        assert!(deleted["response"][2].get("f").is_none());
+        assert_eq!(deleted["response"][2]["title"], "Hut");
+    }
+
+    #[test]
+    fn replaced_removed_and_added_rows_patch_as_a_whole_conversion_would() {
+        let source = rows();
+        for script in [
+            "(v) => { v.response[1] = { id: 9, price: 1 }; }",
+            "(v) => { v.response = v.response.filter((r) => r.id !== 2); }",
+            "(v) => { v.response.splice(0, 1); }",
+            "(v) => { v.response.push({ id: 4, at: new Date(0) }, undefined); }",
+            "(v) => { v.response.length = 1; }",
+            "(v) => { v.response.reverse(); }",
+            "(v) => { v.response = 'none'; v.total = null; }",
+            "(v) => { v.response[0] = [v.response[0]]; }",
+        ] {
+            same(script, &source);
+        }
+        let filtered = same(
+            "(v) => { v.response = v.response.filter((r) => r.listed); }",
+            &source,
+        );
+        assert_eq!(filtered["response"].as_array().map(Vec::len), Some(2));
+        assert_eq!(filtered["response"][1]["id"], 3);
+    }
+
+    #[test]
+    fn number_kinds_are_kept_where_the_scripts_left_a_number() {
+        let source = rows();
+        let out = same(
+            "(v) => { const r = v.response[0]; r.price = 1300; r.area = 48.75; r.id = 1.0; r.meta.ratio = 1; r.meta.floor = 3.5; v.total = 2; }",
+            &source,
+        );
+        let row = &out["response"][0];
+        // A float column stays a float when the script writes a whole number.
+        assert!(row["price"].is_f64() && row["price"] == 1300.0);
+        assert!(row["area"].is_f64());
+        assert!(row["id"].is_i64());
+        assert!(row["meta"]["ratio"].is_f64() && row["meta"]["ratio"] == 1.0);
+        // An integer may become a float when the script writes one.
+        assert!(row["meta"]["floor"].is_f64());
+        assert!(out["total"].is_i64() && out["total"] == 2);
+        // Untouched floats with no fractional part stay floats too.
+        assert!(out["response"][1]["area"].is_f64() && out["response"][2]["price"].is_f64());
+    }
+
+    #[test]
+    fn nested_json_columns_patch_at_any_depth() {
+        let source = rows();
+        let out = same(
+            "(v) => { const m = v.response[0].meta; m.tags.push('c'); m.tags[0] = 'A'; m.deep = { k: [1, { z: 2 }] }; v.response[2].meta[2].x = 2; v.response[2].meta[1] = undefined; }",
+            &source,
+        );
+        assert_eq!(out["response"][0]["meta"]["tags"], json!(["A", "b", "c"]));
+        assert_eq!(
+            out["response"][0]["meta"]["deep"],
+            json!({ "k": [1, { "z": 2 }] })
+        );
+        assert_eq!(out["response"][2]["meta"], json!([1, null, { "x": 2.0 }]));
+        assert!(out["response"][2]["meta"][2]["x"].is_f64());
+    }
+
+    #[test]
+    fn exotic_values_left_by_scripts_patch_as_a_whole_conversion_would() {
+        let source = rows();
+        for script in [
+            "(v) => { v.response[0].meta = new Map([[1, 2]]); v.response[1].at = new Date(0); }",
+            "(v) => { v.response[0].meta.toJSON = () => 'replaced'; }",
+            "(v) => { v.response.toJSON = () => []; }",
+            "(v) => { class Row { constructor() { this.id = 5; } } v.response[0] = new Row(); }",
+            "(v) => { Object.setPrototypeOf(v.response[1], { inherited: 1 }); }",
+            "(v) => { v.response[0].meta = new Proxy({ a: 1 }, {}); v.response[2].n = NaN; }",
+            "(v) => { Object.defineProperty(v.response[0], 'title', { enumerable: false }); }",
+            "(v) => { v.response[0]['été'] = '✓'; v.response[1][7] = 'seven'; }",
+        ] {
+            same(script, &source);
+        }
+    }
+
+    #[test]
+    fn a_key_named_proto_is_plain_data_both_ways() {
+        let source = json!({ "record": { "__proto__": { "polluted": true }, "id": 1 } });
+        let untouched = same(
+            "(v) => { if (v.record.polluted !== undefined) throw 0; }",
+            &source,
+        );
+        assert_eq!(untouched, source);
+        let changed = same("(v) => { v.record.__proto__ = 5; }", &source);
+        assert_eq!(changed["record"]["__proto__"], 5);
+        let deleted = same("(v) => { delete v.record.__proto__; }", &source);
+        assert_eq!(deleted, json!({ "record": { "id": 1 } }));
+    }
+
+    #[test]
+    fn a_patch_of_unchanged_values_is_empty_at_every_level() {
+        let runtime = Runtime::new().unwrap();
+        let context = Context::full(&runtime).unwrap();
+        context.with(|ctx| {
+            let source = rows();
+            let map = source.as_object().unwrap();
+            let values = object(&ctx, map, 0).unwrap().into_value();
+            let prototype: Object = ctx.eval("Object.prototype").unwrap();
+            let json = ToJson {
+                ctx: &ctx,
+                object_prototype: &prototype,
+            };
+            let row = values
+                .as_object()
+                .unwrap()
+                .get::<_, rquickjs::Value>("response")
+                .unwrap();
+            let row = row.as_array().unwrap().get::<rquickjs::Value>(0).unwrap();
+            assert_eq!(
+                json.diff(&row, &source["response"][0], 2).unwrap(),
+                Patch::Keep
+            );
+        });
+    }
 
     #[test]
     fn numbers_read_back_as_json_would() {

@@ -169,7 +169,7 @@ mod tables;
 mod tap;
 mod worker;
 
-pub use context::{JsonContext, ScriptContext};
+pub use context::{JsonContext, Returned, ScriptContext};
 pub use error::{ContextError, Limit, Location, ScriptError};
 pub use pipeline::ScriptShare;
 pub use pool::{PoolConfig, ScriptPool};

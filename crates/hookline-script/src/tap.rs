@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
-use crate::context::ScriptContext;
+use crate::context::{Returned, ScriptContext};
 use crate::error::{Limit, ScriptError};
 use crate::pool::ScriptPool;
 use crate::source::Script;
@@ -121,34 +121,53 @@ impl ScriptTap {
             scripts: self.names(),
             source,
         };
-        let values = ctx.to_script().map_err(context)?;
-        match self.execute(values).await? {
-            CallOutput::Continue { values } => {
-                ctx.apply_script(values).map_err(context)?;
+        let values = ctx.lend_script().map_err(context)?;
+        let (result, values) = self.execute(values).await?;
+        let output = match result {
+            Ok(output) => output,
+            Err(error) => {
+                // The script's error is what the caller needs to see; a context that cannot take
+                // its own values back unchanged is only logged.
+                if let Err(restore) = ctx.restore_script(Returned::Unchanged(values)) {
+                    tracing::warn!(error = %restore, "a context could not take back its lent values");
+                }
+                return Err(error);
+            }
+        };
+        match output {
+            CallOutput::Continue => {
+                ctx.restore_script(Returned::Changed(values))
+                    .map_err(context)?;
                 Ok(ScriptOutcome::Continue)
             }
-            CallOutput::Return {
-                values,
-                script,
-                value,
-            } => {
-                ctx.apply_script(values).map_err(context)?;
+            CallOutput::Return { script, value } => {
+                ctx.restore_script(Returned::Changed(values))
+                    .map_err(context)?;
                 Ok(ScriptOutcome::Return { script, value })
             }
             CallOutput::Reject {
                 script,
                 status,
                 message,
-            } => Ok(ScriptOutcome::Rejected {
-                script,
-                status,
-                message,
-            }),
+            } => {
+                ctx.restore_script(Returned::Unchanged(values))
+                    .map_err(context)?;
+                Ok(ScriptOutcome::Rejected {
+                    script,
+                    status,
+                    message,
+                })
+            }
         }
     }
 
-    /// Hands the call to a worker and serves its data-API calls until it is done.
-    async fn execute(&self, values: Map<String, Value>) -> Result<CallOutput, ScriptError> {
+    /// Hands the call to a worker and serves its data-API calls until it is done. The outer
+    /// error says the values were lost with the job (the pool is closed, or the worker
+    /// stopped); otherwise they come back with how the call ended.
+    async fn execute(
+        &self,
+        values: Map<String, Value>,
+    ) -> Result<(Result<CallOutput, ScriptError>, Map<String, Value>), ScriptError> {
         let (events, mut answers) = mpsc::unbounded_channel();
         self.pool.submit(Job::Call(CallJob {
             scripts: self.scripts.clone(),
@@ -187,7 +206,7 @@ impl ScriptTap {
                 Some(Event::Table { request, reply }) => {
                     open = Some((Box::pin(self.answer(request)), reply));
                 }
-                Some(Event::Done(result)) => return result,
+                Some(Event::Done { result, values }) => return Ok((result, values)),
                 None => {
                     return Err(ScriptError::PoolClosed(format!(
                         "the worker running {} stopped",

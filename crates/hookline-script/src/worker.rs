@@ -47,7 +47,8 @@ pub(crate) enum Job {
 }
 
 /// The scripts of one hook call, the context's values, and the channel back to the calling
-/// task.
+/// task. The values come back with [`Event::Done`]: patched with the scripts' changes when the
+/// call continues or returns, as they came otherwise.
 pub(crate) struct CallJob {
     pub(crate) scripts: Arc<[Script]>,
     pub(crate) values: Map<String, serde_json::Value>,
@@ -63,19 +64,19 @@ pub(crate) enum Event {
         request: TableRequest,
         reply: SyncSender<Result<serde_json::Value, TableError>>,
     },
-    /// The call is over.
-    Done(Result<CallOutput, ScriptError>),
-}
-
-/// How the scripts of a call ended. `values` is the context object as the scripts left it.
-pub(crate) enum CallOutput {
-    /// Every script continued.
-    Continue {
+    /// The call is over; `values` are the job's (see [`CallJob`]).
+    Done {
+        result: Result<CallOutput, ScriptError>,
         values: Map<String, serde_json::Value>,
     },
+}
+
+/// How the scripts of a call ended.
+pub(crate) enum CallOutput {
+    /// Every script continued.
+    Continue,
     /// A pre-hook returned a value.
     Return {
-        values: Map<String, serde_json::Value>,
         script: Arc<str>,
         value: serde_json::Value,
     },
@@ -133,7 +134,7 @@ fn run_worker(
                 let _ = reply.send(result);
                 rebuild
             }
-            Job::Call(call) => {
+            Job::Call(mut call) => {
                 if call.events.is_closed() {
                     continue; // the caller stopped waiting before the call started
                 }
@@ -141,9 +142,13 @@ fn run_worker(
                     .scripts
                     .first()
                     .map_or_else(|| Arc::from("<none>"), |s| s.inner.name.clone());
-                let (result, rebuild) = guarded(&mut engine, &first, |engine| engine.call(&call));
+                let (result, rebuild) =
+                    guarded(&mut engine, &first, |engine| engine.call(&mut call));
                 // The caller may have stopped waiting; then nobody needs the result.
-                let _ = call.events.send(Event::Done(result));
+                let _ = call.events.send(Event::Done {
+                    result,
+                    values: call.values,
+                });
                 rebuild
             }
         };
@@ -415,8 +420,9 @@ impl Engine {
         result
     }
 
-    fn call(&mut self, job: &CallJob) -> Result<CallOutput, ScriptError> {
-        let _span = job.span.enter();
+    fn call(&mut self, job: &mut CallJob) -> Result<CallOutput, ScriptError> {
+        let span = job.span.clone();
+        let _span = span.enter();
         let Engine {
             compiled,
             prelude,
@@ -785,7 +791,7 @@ impl<'js> Run<'_, 'js> {
     fn chain(
         &self,
         compiled: &mut HashMap<u64, Compiled>,
-        job: &CallJob,
+        job: &mut CallJob,
     ) -> Result<CallOutput, ScriptError> {
         let ctx = self.ctx;
         let Some(first) = job.scripts.first() else {
@@ -805,9 +811,8 @@ impl<'js> Run<'_, 'js> {
             match self.step(inner, &function, &values, &mut prepared) {
                 Ok(Step::Next) => {}
                 Ok(Step::Return(value)) => {
-                    let values = self.finish(inner, &values)?;
+                    self.finish(inner, &values, &mut job.values)?;
                     return Ok(CallOutput::Return {
-                        values,
                         script: inner.name.clone(),
                         value,
                     });
@@ -823,8 +828,8 @@ impl<'js> Run<'_, 'js> {
                 Err(Failure::Error(error)) => return Err(error),
             }
         }
-        let values = self.finish(&last.inner, &values)?;
-        Ok(CallOutput::Continue { values })
+        self.finish(&last.inner, &values, &mut job.values)?;
+        Ok(CallOutput::Continue)
     }
 
     /// A failure outside a script's own result handling becomes an error; a rejection there
@@ -978,16 +983,21 @@ impl<'js> Run<'_, 'js> {
         }
     }
 
-    /// Drains the job queue and converts the values back.
+    /// Drains the job queue and patches `source`, the JSON the values were built from, with
+    /// the scripts' changes. On an error `source` is left as it was.
     fn finish(
         &self,
         last: &ScriptInner,
         values: &Value<'js>,
-    ) -> Result<Map<String, serde_json::Value>, ScriptError> {
+        source: &mut Map<String, serde_json::Value>,
+    ) -> Result<(), ScriptError> {
         self.drain(last)?;
-        match self.json().convert(values) {
-            Ok(Some(serde_json::Value::Object(map))) => Ok(map),
-            Ok(_) => Err(engine_error(
+        match self.json().diff_object(values, source) {
+            Ok(Some(changes)) => {
+                changes.apply(source);
+                Ok(())
+            }
+            Ok(None) => Err(engine_error(
                 None,
                 "the context values are no longer an object",
             )),

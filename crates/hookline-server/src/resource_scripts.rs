@@ -17,7 +17,9 @@ use hookline_data::{
     Actor, CreateContext, DeleteContext, EditContext, Query, ReadRequest, ReadResponse, Record,
     Resource,
 };
-use hookline_script::{JsonContext, Script, ScriptOutcome, ScriptPool, ScriptTap};
+use hookline_script::{
+    ContextError, Returned, Script, ScriptContext, ScriptOutcome, ScriptPool, ScriptTap,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -26,14 +28,17 @@ use crate::config::HookPoint;
 use crate::tables::DataHandle;
 
 /// A hook context scripts can see and change.
-pub(crate) trait ScriptView: Send + 'static {
+pub(crate) trait ScriptView: Serialize + Send + 'static {
     /// Who the flow runs for.
     fn actor(&self) -> &Actor;
 
-    /// The values scripts see.
-    fn values(&self) -> Result<Map<String, Value>, serde_json::Error>;
+    /// Moves out the records scripts may change, as JSON under their key (`record`,
+    /// `updates`, `response`), leaving them empty here until [`ScriptView::take_back`].
+    fn lend(&mut self) -> Option<(&'static str, Value)> {
+        None
+    }
 
-    /// Takes back what scripts may change.
+    /// Takes back what scripts may change, including what [`ScriptView::lend`] moved out.
     fn take_back(&mut self, values: &mut Map<String, Value>) -> Result<(), TakeBackError>;
 }
 
@@ -49,7 +54,15 @@ fn take<T: DeserializeOwned>(
     values: &mut Map<String, Value>,
     key: &'static str,
 ) -> Result<T, TakeBackError> {
-    let value = values.remove(key).ok_or(TakeBackError {
+    convert(values.remove(key), key)
+}
+
+/// The value the scripts left at `key`, as a `T`.
+fn convert<T: DeserializeOwned>(
+    value: Option<Value>,
+    key: &'static str,
+) -> Result<T, TakeBackError> {
+    let value = value.ok_or(TakeBackError {
         key,
         message: "it was removed".into(),
     })?;
@@ -57,6 +70,44 @@ fn take<T: DeserializeOwned>(
         key,
         message: e.to_string(),
     })
+}
+
+/// [`take`] for a record: an object is moved into the record as it is.
+fn take_record(
+    values: &mut Map<String, Value>,
+    key: &'static str,
+) -> Result<Record, TakeBackError> {
+    match values.remove(key) {
+        Some(Value::Object(map)) => Ok(Record::from(map)),
+        other => convert(other, key),
+    }
+}
+
+/// [`take`] for records: an array of objects is moved into records as it is.
+fn take_records(
+    values: &mut Map<String, Value>,
+    key: &'static str,
+) -> Result<Vec<Record>, TakeBackError> {
+    match values.remove(key) {
+        Some(Value::Array(items)) if items.iter().all(Value::is_object) => Ok(items
+            .into_iter()
+            .filter_map(|item| match item {
+                Value::Object(map) => Some(Record::from(map)),
+                _ => None,
+            })
+            .collect()),
+        other => convert(other, key),
+    }
+}
+
+/// The JSON of lent records, moved.
+fn records_value(records: Vec<Record>) -> Value {
+    Value::Array(
+        records
+            .into_iter()
+            .map(|record| Value::Object(record.into_map()))
+            .collect(),
+    )
 }
 
 /// The context as JSON with AdminForth's names: camel-case keys (`recordId`, `oldRecord`),
@@ -110,12 +161,13 @@ impl ScriptView for CreateContext {
         &self.actor
     }
 
-    fn values(&self) -> Result<Map<String, Value>, serde_json::Error> {
-        with_admin_user(self, &self.actor)
+    fn lend(&mut self) -> Option<(&'static str, Value)> {
+        let record = std::mem::take(&mut self.record);
+        Some(("record", Value::Object(record.into_map())))
     }
 
     fn take_back(&mut self, values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
-        self.record = take::<Record>(values, "record")?;
+        self.record = take_record(values, "record")?;
         Ok(())
     }
 }
@@ -125,12 +177,13 @@ impl ScriptView for EditContext {
         &self.actor
     }
 
-    fn values(&self) -> Result<Map<String, Value>, serde_json::Error> {
-        with_admin_user(self, &self.actor)
+    fn lend(&mut self) -> Option<(&'static str, Value)> {
+        let updates = std::mem::take(&mut self.updates);
+        Some(("updates", Value::Object(updates.into_map())))
     }
 
     fn take_back(&mut self, values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
-        self.updates = take::<Record>(values, "updates")?;
+        self.updates = take_record(values, "updates")?;
         Ok(())
     }
 }
@@ -138,10 +191,6 @@ impl ScriptView for EditContext {
 impl ScriptView for DeleteContext {
     fn actor(&self) -> &Actor {
         &self.actor
-    }
-
-    fn values(&self) -> Result<Map<String, Value>, serde_json::Error> {
-        with_admin_user(self, &self.actor)
     }
 
     fn take_back(&mut self, _values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
@@ -152,10 +201,6 @@ impl ScriptView for DeleteContext {
 impl ScriptView for ReadRequest {
     fn actor(&self) -> &Actor {
         &self.actor
-    }
-
-    fn values(&self) -> Result<Map<String, Value>, serde_json::Error> {
-        with_admin_user(self, &self.actor)
     }
 
     fn take_back(&mut self, values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
@@ -175,12 +220,15 @@ impl ScriptView for ReadResponse {
         &self.actor
     }
 
-    fn values(&self) -> Result<Map<String, Value>, serde_json::Error> {
-        with_admin_user(self, &self.actor)
+    fn lend(&mut self) -> Option<(&'static str, Value)> {
+        Some((
+            "response",
+            records_value(std::mem::take(&mut self.response)),
+        ))
     }
 
     fn take_back(&mut self, values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
-        self.response = take(values, "response")?;
+        self.response = take_records(values, "response")?;
         self.total = take(values, "total")?;
         Ok(())
     }
@@ -194,19 +242,63 @@ pub(crate) struct ResourceScripts {
     pub(crate) data: DataHandle,
 }
 
+/// A hook context handed to scripts: [`ScriptContext::lend_script`] moves the records they may
+/// change to the worker instead of copying them. If the call is dropped midway (the tap's
+/// timeout), they are lost with it, and the hook call fails with the timeout.
+struct Lent<'a, C>(&'a mut C);
+
+impl<C: ScriptView> Lent<'_, C> {
+    fn take_back(&mut self, mut values: Map<String, Value>) -> Result<(), ContextError> {
+        self.0
+            .take_back(&mut values)
+            .map_err(|e| ContextError::invalid(e.to_string()))
+    }
+}
+
+impl<C: ScriptView> ScriptContext for Lent<'_, C> {
+    fn to_script(&self) -> Result<Map<String, Value>, ContextError> {
+        with_admin_user(&*self.0, self.0.actor()).map_err(|source| ContextError::Convert {
+            key: "context".into(),
+            source,
+        })
+    }
+
+    fn apply_script(&mut self, values: Map<String, Value>) -> Result<(), ContextError> {
+        self.take_back(values)
+    }
+
+    fn lend_script(&mut self) -> Result<Map<String, Value>, ContextError> {
+        let Some((key, lent)) = self.0.lend() else {
+            return self.to_script();
+        };
+        match self.to_script() {
+            Ok(mut values) => {
+                values.insert(key.into(), lent);
+                Ok(values)
+            }
+            Err(error) => {
+                self.take_back(Map::from_iter([(key.to_string(), lent)]))?;
+                Err(error)
+            }
+        }
+    }
+
+    fn restore_script(&mut self, values: Returned) -> Result<(), ContextError> {
+        match values {
+            Returned::Changed(values) | Returned::Unchanged(values) => self.take_back(values),
+        }
+    }
+}
+
 impl<C: ScriptView> AsyncTap<C> for ResourceScripts {
     async fn call(&self, ctx: &mut C) -> TapResult {
         let tap = ScriptTap::new(&self.pool, self.scripts.iter().cloned())
             .with_tables(self.data.tables_for(ctx.actor()));
-        let mut json = JsonContext::from(ctx.values()?);
-        match tap.run(&mut json).await? {
+        match tap.run(&mut Lent(ctx)).await? {
             ScriptOutcome::Rejected {
                 status, message, ..
             } => Err(TapError::reject(message).with_status(status)),
-            ScriptOutcome::Continue | ScriptOutcome::Return { .. } => {
-                ctx.take_back(&mut json.into_values())?;
-                Ok(Flow::Continue)
-            }
+            ScriptOutcome::Continue | ScriptOutcome::Return { .. } => Ok(Flow::Continue),
         }
     }
 }

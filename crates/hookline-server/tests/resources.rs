@@ -1,7 +1,8 @@
 //! REST resources with hook scripts from a config, end to end: the error contract (400, 404,
 //! 409, 413, 415, 422 for a hook rejection, a hook's own status, 500 without internals, 503
 //! on timeout, `committed` after an `after_save` failure), module order, dropdown hooks, and
-//! values coming back from scripts with their column types.
+//! values coming back from scripts with their column types, and list hooks handing rows back
+//! changed (or failing the request when they cannot).
 
 mod common;
 
@@ -15,6 +16,7 @@ on_both_backends!(
     script_faults_are_500s_whose_detail_only_debug_mode_shows,
     module_taps_run_after_plain_taps_and_after_the_modules_they_depend_on,
     dropdown_hooks_and_edit_hooks_change_what_they_are_given,
+    list_hooks_hand_back_the_rows_they_changed_or_fail_the_request,
     bad_input_is_a_400_and_a_foreign_key_violation_a_409,
     oversized_bodies_are_413_and_slow_requests_503,
     scripts_reach_the_data_through_the_resource_flows,
@@ -52,6 +54,7 @@ columns = [
 
 [hooks.owners]
 "list.before_datasource_request" = "hide_hidden.js"
+"list.after_datasource_response" = "owners_after.js"
 
 [[modules]]
 name = "second"
@@ -120,6 +123,20 @@ const SCRIPTS: &[(&str, &str)] = &[
     (
         "hide_hidden.js",
         "export default async ({ query }) => { query.filters.push({ field: 'hidden', operator: 'eq', value: false }); return { ok: true }; };",
+    ),
+    (
+        "owners_after.js",
+        r#"export default async (args) => {
+  const { query, response } = args;
+  if (query.limit === 11) {
+    response.reverse();
+    response.push({ id: 99, name: "added", score: 1.5 });
+    delete response[0].hidden;
+    response[1].name = response[1].name.toUpperCase();
+  }
+  if (query.limit === 12) args.response = "gone";
+  return { ok: true };
+};"#,
     ),
     (
         "label.js",
@@ -258,6 +275,52 @@ async fn module_taps_run_after_plain_taps_and_after_the_modules_they_depend_on(u
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["data"]["trace"], "plain,first,second");
     server.stop().await;
+}
+
+async fn list_hooks_hand_back_the_rows_they_changed_or_fail_the_request(url: String) {
+    let (server, _dir) = start(&url, |_| {}).await;
+    for (name, hidden) in [("a", false), ("b", false), ("c", true)] {
+        let (status, body) = server
+            .call(
+                Method::POST,
+                "/api/owners",
+                None,
+                Some(json!({ "name": name, "hidden": hidden })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    // Untouched rows come back as they were read.
+    let (status, body) = server
+        .call(Method::GET, "/api/owners?sort=id", None, None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"],
+        json!([
+            { "id": 1, "name": "a", "hidden": false },
+            { "id": 2, "name": "b", "hidden": false },
+        ])
+    );
+    // Reordered, added, changed rows and a deleted key, in the order the script left them.
+    let (status, body) = server
+        .call(Method::GET, "/api/owners?sort=id&limit=11", None, None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"],
+        json!([
+            { "id": 2, "name": "b" },
+            { "id": 1, "name": "A", "hidden": false },
+            { "id": 99, "name": "added", "score": 1.5 },
+        ])
+    );
+    // Rows the hook cannot take back fail the request: no answer goes out without them.
+    let (status, body) = server
+        .call(Method::GET, "/api/owners?sort=id&limit=12", None, None)
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.get("data").is_none(), "{body}");
 }
 
 async fn dropdown_hooks_and_edit_hooks_change_what_they_are_given(url: String) {
