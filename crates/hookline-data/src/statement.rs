@@ -636,7 +636,7 @@ mod tests {
         );
         let res = ResourceInner::new(def);
         let inserts = Inserts::default();
-        // The last two columns have no bit of their own.
+        // `c128` and `c129` are past the 128th column: they have no bit of their own.
         let first = [("c000", json!("a")), ("c129", json!("b"))];
         let second = [("c000", json!("a")), ("c128", json!("b"))];
         let (one, _) = inserts
