@@ -14,9 +14,13 @@ use crate::schema::{Schema, keep_number_kinds};
 
 /// A hook context that scripts can read and change.
 ///
-/// A call converts the context **once** with [`to_script`](ScriptContext::to_script), runs
+/// A call converts the context **once** with [`lend_script`](ScriptContext::lend_script)
+/// ([`to_script`](ScriptContext::to_script) unless the context moves its values out), runs
 /// every script of the tap on that one object, and hands the object back once with
-/// [`apply_script`](ScriptContext::apply_script).
+/// [`restore_script`](ScriptContext::restore_script) (which applies it with
+/// [`apply_script`](ScriptContext::apply_script) unless overridden). The worker patches the
+/// values it was given with what the scripts changed, so values the scripts left alone come
+/// back as they went.
 ///
 /// The object's keys are what scripts see:
 /// - a function-style script gets the object as its argument: `({ record, user }) => …`;
