@@ -135,6 +135,34 @@ impl DataSource {
         }
     }
 
+    /// [`fetch`](DataSource::fetch) for a statement already rendered for this pool's backend
+    /// (see [`Selects`](crate::statement::Selects)).
+    pub(crate) async fn fetch_rendered(
+        &self,
+        (sql, values): (Arc<str>, SqlxValues),
+        resource: &str,
+        fields: &[Field],
+    ) -> Result<Vec<Record>, DataError> {
+        match self {
+            DataSource::Sqlite(pool) => {
+                let rows = sqlx::query_with(audited(sql), values)
+                    .fetch_all(pool)
+                    .await?;
+                rows.iter()
+                    .map(|row| decode::sqlite_row(row, resource, fields))
+                    .collect()
+            }
+            DataSource::Postgres(pool) => {
+                let rows = sqlx::query_with(audited(sql), values)
+                    .fetch_all(pool)
+                    .await?;
+                rows.iter()
+                    .map(|row| decode::postgres_row(row, resource, fields))
+                    .collect()
+            }
+        }
+    }
+
     /// Runs a fixed catalog query (one text for each backend) with one text argument, and
     /// returns the first column of each row as text.
     pub(crate) async fn catalog(
