@@ -119,18 +119,14 @@ impl DataSource {
                 let rows = sqlx::query_with(audited(sql), values)
                     .fetch_all(pool)
                     .await?;
-                rows.iter()
-                    .map(|row| decode::sqlite_row(row, resource, fields))
-                    .collect()
+                decode::rows(&rows, |row| decode::sqlite_row(row, resource, fields))
             }
             DataSource::Postgres(pool) => {
                 let (sql, values) = statement.build_sqlx(PostgresQueryBuilder);
                 let rows = sqlx::query_with(audited(sql), values)
                     .fetch_all(pool)
                     .await?;
-                rows.iter()
-                    .map(|row| decode::postgres_row(row, resource, fields))
-                    .collect()
+                decode::rows(&rows, |row| decode::postgres_row(row, resource, fields))
             }
         }
     }
@@ -148,17 +144,13 @@ impl DataSource {
                 let rows = sqlx::query_with(audited(sql), values)
                     .fetch_all(pool)
                     .await?;
-                rows.iter()
-                    .map(|row| decode::sqlite_row(row, resource, fields))
-                    .collect()
+                decode::rows(&rows, |row| decode::sqlite_row(row, resource, fields))
             }
             DataSource::Postgres(pool) => {
                 let rows = sqlx::query_with(audited(sql), values)
                     .fetch_all(pool)
                     .await?;
-                rows.iter()
-                    .map(|row| decode::postgres_row(row, resource, fields))
-                    .collect()
+                decode::rows(&rows, |row| decode::postgres_row(row, resource, fields))
             }
         }
     }

@@ -318,13 +318,7 @@ fn sort_keys<'q>(
 /// Checks a query against the schema (filters, sort keys, limit) without building its
 /// statement: what a flow does before handing the query to hooks.
 pub(crate) fn check(res: &ResourceInner, query: &Query, backend: Backend) -> Result<(), DataError> {
-    for filter in &query.filters {
-        self::filter(res, filter, backend)?;
-    }
-    for key in sort_keys(res, query) {
-        key?;
-    }
-    limit(res, query).map(drop)
+    select_shape(res, query, backend).map(drop)
 }
 
 /// `SELECT <columns> FROM <table> WHERE <filters> ORDER BY <sort>, <pk> LIMIT .. OFFSET ..`.
