@@ -16,6 +16,9 @@ use serde_json::json;
 
 const RAW_LIST: &str = r#"SELECT "id", "title", "price", "listed", "realtor_id" FROM "apartments" ORDER BY "id" ASC LIMIT ? OFFSET ?"#;
 
+/// A row of the raw list.
+type Row = (i64, String, Option<f64>, bool, Option<i64>);
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let lists: usize = args.next().map_or(Ok(10_000), |n| n.parse())?;
@@ -54,7 +57,7 @@ async fn run(lists: usize, raw: bool) -> Result<(), Box<dyn std::error::Error>> 
     };
     for _ in 0..lists {
         let listed = if raw {
-            let rows: Vec<(i64, String, Option<f64>, bool, Option<i64>)> = sqlx::query_as(RAW_LIST)
+            let rows: Vec<Row> = sqlx::query_as(RAW_LIST)
                 .bind(20_i64)
                 .bind(0_i64)
                 .fetch_all(pool)
