@@ -386,8 +386,10 @@ fn select_shape(
     query: &Query,
     backend: Backend,
 ) -> Result<(Vec<usize>, Vec<sea_query::Value>), DataError> {
-    let mut key = vec![backend as usize, query.filters.len()];
-    let mut values = Vec::new();
+    // Sized for flat filters (four words and about one value each) and the sort keys.
+    let mut key = Vec::with_capacity(3 + 4 * query.filters.len() + 2 * query.sort.len());
+    key.extend([backend as usize, query.filters.len()]);
+    let mut values = Vec::with_capacity(query.filters.len() + 2);
     for f in &query.filters {
         filter_shape(res, f, backend, &mut key, &mut values)?;
     }
