@@ -50,6 +50,18 @@ fn parse_sqlite_datetime(s: &str) -> Option<OffsetDateTime> {
         .map(PrimitiveDateTime::assume_utc)
 }
 
+/// Decodes the rows of a result, in order, into a vector of the right size.
+pub(crate) fn rows<R>(
+    rows: &[R],
+    decode: impl Fn(&R) -> Result<Record, DataError>,
+) -> Result<Vec<Record>, DataError> {
+    let mut records = Vec::with_capacity(rows.len());
+    for row in rows {
+        records.push(decode(row)?);
+    }
+    Ok(records)
+}
+
 /// Decodes one SQLite row.
 pub(crate) fn sqlite_row(
     row: &SqliteRow,

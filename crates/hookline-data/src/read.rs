@@ -223,8 +223,10 @@ impl Resource {
         query: &Query,
     ) -> Result<(Vec<Record>, Option<u64>), DataError> {
         let source = self.data.source();
-        let select = statement::select(res, query, source.backend())?;
-        let records = source.fetch(&select, res.name(), &res.fields).await?;
+        let select = res.selects.render(res, query, source.backend())?;
+        let records = source
+            .fetch_rendered(select, res.name(), &res.fields)
+            .await?;
         let total = if query.with_total {
             Some(self.count_rows(res, query).await?)
         } else {

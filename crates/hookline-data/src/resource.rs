@@ -19,6 +19,7 @@ use crate::error::DataError;
 use crate::hooks::{DropdownHooks, ResourceHooks};
 use crate::record::Record;
 use crate::schema::{Column, OnDelete, ResourceDef};
+use crate::statement::Selects;
 
 /// A child resource whose rows point at this one with an `on_delete` rule.
 #[derive(Debug, Clone)]
@@ -39,6 +40,8 @@ pub(crate) struct ResourceInner {
     pub(crate) hooks: ResourceHooks,
     pub(crate) dropdowns: HashMap<String, DropdownHooks>,
     pub(crate) children: Vec<Child>,
+    /// The texts of its list `SELECT`s, by query shape.
+    pub(crate) selects: Selects,
 }
 
 impl ResourceInner {
@@ -71,6 +74,7 @@ impl ResourceInner {
             hooks,
             dropdowns,
             children: Vec::new(),
+            selects: Selects::default(),
         }
     }
 
@@ -91,14 +95,20 @@ impl ResourceInner {
     /// A column a query may filter, sort or aggregate on: known and not backend-only (else a
     /// `LIKE` filter or a `MAX` would read a backend-only value one step at a time).
     pub(crate) fn queryable_column(&self, name: &str) -> Result<&Column, DataError> {
-        let column = self.column(name)?;
-        if column.backend_only {
+        self.queryable_index(name)
+            .map(|index| &self.def.columns[index])
+    }
+
+    /// The position of a [queryable](Self::queryable_column) column.
+    pub(crate) fn queryable_index(&self, name: &str) -> Result<usize, DataError> {
+        let index = self.column_index(name)?;
+        if self.def.columns[index].backend_only {
             return Err(DataError::BackendOnly {
                 resource: self.def.name.clone(),
                 column: name.to_owned(),
             });
         }
-        Ok(column)
+        Ok(index)
     }
 
     /// The position of a column in the definition ([`DataError::UnknownColumn`] if there is

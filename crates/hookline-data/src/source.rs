@@ -119,18 +119,38 @@ impl DataSource {
                 let rows = sqlx::query_with(audited(sql), values)
                     .fetch_all(pool)
                     .await?;
-                rows.iter()
-                    .map(|row| decode::sqlite_row(row, resource, fields))
-                    .collect()
+                decode::rows(&rows, |row| decode::sqlite_row(row, resource, fields))
             }
             DataSource::Postgres(pool) => {
                 let (sql, values) = statement.build_sqlx(PostgresQueryBuilder);
                 let rows = sqlx::query_with(audited(sql), values)
                     .fetch_all(pool)
                     .await?;
-                rows.iter()
-                    .map(|row| decode::postgres_row(row, resource, fields))
-                    .collect()
+                decode::rows(&rows, |row| decode::postgres_row(row, resource, fields))
+            }
+        }
+    }
+
+    /// [`fetch`](DataSource::fetch) for a statement already rendered for this pool's backend
+    /// (see [`Selects`](crate::statement::Selects)).
+    pub(crate) async fn fetch_rendered(
+        &self,
+        (sql, values): (Arc<str>, SqlxValues),
+        resource: &str,
+        fields: &[Field],
+    ) -> Result<Vec<Record>, DataError> {
+        match self {
+            DataSource::Sqlite(pool) => {
+                let rows = sqlx::query_with(audited(sql), values)
+                    .fetch_all(pool)
+                    .await?;
+                decode::rows(&rows, |row| decode::sqlite_row(row, resource, fields))
+            }
+            DataSource::Postgres(pool) => {
+                let rows = sqlx::query_with(audited(sql), values)
+                    .fetch_all(pool)
+                    .await?;
+                decode::rows(&rows, |row| decode::postgres_row(row, resource, fields))
             }
         }
     }

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use sea_query::{
-    Alias, Asterisk, Cond, DeleteStatement, Expr, ExprTrait, Func, InsertStatement, LikeExpr,
-    Order, PostgresQueryBuilder, Query as SqlQuery, SelectStatement, SqliteQueryBuilder,
+    Alias, Asterisk, BinOper, Cond, DeleteStatement, Expr, ExprTrait, Func, InsertStatement,
+    LikeExpr, Order, PostgresQueryBuilder, Query as SqlQuery, SelectStatement, SqliteQueryBuilder,
     UpdateStatement,
 };
 use sea_query_sqlx::{SqlxBinder, SqlxValues};
@@ -73,8 +73,89 @@ fn operand(
     }
 }
 
-fn condition(res: &ResourceInner, c: &Condition, backend: Backend) -> Result<Expr, DataError> {
-    let column = res.queryable_column(&c.field)?;
+/// The comparison and operands of a checked condition, coerced and bound for the backend.
+enum Operands {
+    /// A comparison with one value (`eq` … `gte`).
+    One(BinOper, sea_query::Value),
+    /// A list: `in`, or `not_in` if `negated`.
+    List {
+        negated: bool,
+        values: Vec<sea_query::Value>,
+    },
+    /// A pattern: `like`, or `ilike` (the pattern lowercased) if `lower`.
+    Pattern { lower: bool, pattern: String },
+    /// `is_null`: `true` if nulls match, `false` if non-nulls do.
+    Null(bool),
+}
+
+/// A condition checked against the schema: its column's position, its operator, and its
+/// comparison and operands.
+struct Checked {
+    index: usize,
+    operator: Operator,
+    operands: Operands,
+}
+
+impl Checked {
+    /// The number that, with the column and operator, fixes the condition's SQL text: the
+    /// length of a list, whether nulls match.
+    fn shape(&self) -> usize {
+        match &self.operands {
+            Operands::One(..) | Operands::Pattern { .. } => 0,
+            Operands::List { values, .. } => values.len(),
+            Operands::Null(nulls) => usize::from(*nulls),
+        }
+    }
+
+    /// Appends the condition's parameters, in the order sea-query binds those of
+    /// [`expr`](Checked::expr).
+    fn bind(self, values: &mut Vec<sea_query::Value>) {
+        match self.operands {
+            Operands::One(_, value) => values.push(value),
+            // sea-query writes an empty `IN` as `1 = 2` and an empty `NOT IN` as `1 = 1`.
+            Operands::List {
+                negated,
+                values: list,
+            } if list.is_empty() => {
+                let right: i32 = if negated { 1 } else { 2 };
+                values.extend([1_i32.into(), right.into()]);
+            }
+            Operands::List { values: list, .. } => values.extend(list),
+            Operands::Pattern { pattern, .. } => values.push(pattern.into()),
+            Operands::Null(_) => {}
+        }
+    }
+
+    /// The condition on `column` (the column at [`index`](Checked::index)) as a sea-query
+    /// expression.
+    fn expr(self, column: &Column) -> Expr {
+        let field = Expr::col(col(&column.name));
+        match self.operands {
+            Operands::One(op, value) => field.binary(op, value),
+            Operands::List {
+                negated: false,
+                values,
+            } => field.is_in(values),
+            Operands::List { values, .. } => field.is_not_in(values),
+            Operands::Pattern {
+                lower: true,
+                pattern,
+            } => Expr::from(Func::lower(field)).like(LikeExpr::new(pattern).escape('\\')),
+            Operands::Pattern { pattern, .. } => field.like(LikeExpr::new(pattern).escape('\\')),
+            Operands::Null(true) => field.is_null(),
+            Operands::Null(false) => field.is_not_null(),
+        }
+    }
+}
+
+/// Checks a condition against the schema and coerces its operands.
+fn check_condition(
+    res: &ResourceInner,
+    c: &Condition,
+    backend: Backend,
+) -> Result<Checked, DataError> {
+    let index = res.queryable_index(&c.field)?;
+    let column = &res.def.columns[index];
     if !operator_fits(column.kind, c.operator) {
         return Err(unsupported(
             res,
@@ -85,15 +166,15 @@ fn condition(res: &ResourceInner, c: &Condition, backend: Backend) -> Result<Exp
             ),
         ));
     }
-    let field = Expr::col(col(&column.name));
     let one = |value| operand(res, column, value, backend);
-    Ok(match c.operator {
-        Operator::Eq => field.eq(one(&c.value)?),
-        Operator::Ne => field.ne(one(&c.value)?),
-        Operator::Lt => field.lt(one(&c.value)?),
-        Operator::Lte => field.lte(one(&c.value)?),
-        Operator::Gt => field.gt(one(&c.value)?),
-        Operator::Gte => field.gte(one(&c.value)?),
+    let compare = |op| Ok::<_, DataError>(Operands::One(op, one(&c.value)?));
+    let operands = match c.operator {
+        Operator::Eq => compare(BinOper::Equal)?,
+        Operator::Ne => compare(BinOper::NotEqual)?,
+        Operator::Lt => compare(BinOper::SmallerThan)?,
+        Operator::Lte => compare(BinOper::SmallerThanOrEqual)?,
+        Operator::Gt => compare(BinOper::GreaterThan)?,
+        Operator::Gte => compare(BinOper::GreaterThanOrEqual)?,
         Operator::In | Operator::NotIn => {
             let Value::Array(items) = &c.value else {
                 return Err(unsupported(
@@ -106,21 +187,22 @@ fn condition(res: &ResourceInner, c: &Condition, backend: Backend) -> Result<Exp
                     ),
                 ));
             };
-            let values = items.iter().map(one).collect::<Result<Vec<_>, _>>()?;
-            if c.operator == Operator::In {
-                field.is_in(values)
-            } else {
-                field.is_not_in(values)
+            Operands::List {
+                negated: c.operator == Operator::NotIn,
+                values: items.iter().map(one).collect::<Result<Vec<_>, _>>()?,
             }
         }
-        Operator::Like => field.like(LikeExpr::new(pattern(res, column, &c.value)?).escape('\\')),
-        Operator::Ilike => {
-            let pattern = pattern(res, column, &c.value)?.to_lowercase();
-            Expr::from(Func::lower(field)).like(LikeExpr::new(pattern).escape('\\'))
-        }
+        Operator::Like => Operands::Pattern {
+            lower: false,
+            pattern: pattern(res, column, &c.value)?,
+        },
+        Operator::Ilike => Operands::Pattern {
+            lower: true,
+            pattern: pattern(res, column, &c.value)?.to_lowercase(),
+        },
         Operator::IsNull => match &c.value {
-            Value::Null | Value::Bool(true) => field.is_null(),
-            Value::Bool(false) => field.is_not_null(),
+            Value::Null | Value::Bool(true) => Operands::Null(true),
+            Value::Bool(false) => Operands::Null(false),
             other => {
                 return Err(unsupported(
                     res,
@@ -132,7 +214,18 @@ fn condition(res: &ResourceInner, c: &Condition, backend: Backend) -> Result<Exp
                 ));
             }
         },
+    };
+    Ok(Checked {
+        index,
+        operator: c.operator,
+        operands,
     })
+}
+
+fn condition(res: &ResourceInner, c: &Condition, backend: Backend) -> Result<Expr, DataError> {
+    let checked = check_condition(res, c, backend)?;
+    let column = &res.def.columns[checked.index];
+    Ok(checked.expr(column))
 }
 
 fn pattern(res: &ResourceInner, column: &Column, value: &Value) -> Result<String, DataError> {
@@ -203,13 +296,14 @@ pub(crate) fn limit(res: &ResourceInner, query: &Query) -> Result<u64, DataError
     Ok(limit)
 }
 
-/// The sort keys of a query, checked: known, sortable columns.
+/// The sort keys of a query, checked: the positions of known, sortable columns, and the orders.
 fn sort_keys<'q>(
-    res: &ResourceInner,
+    res: &'q ResourceInner,
     query: &'q Query,
-) -> impl Iterator<Item = Result<(&'q str, Order), DataError>> {
+) -> impl Iterator<Item = Result<(usize, Order), DataError>> + 'q {
     query.sort.iter().map(move |sort| {
-        let column = res.queryable_column(&sort.field)?;
+        let index = res.queryable_index(&sort.field)?;
+        let column = &res.def.columns[index];
         if column.kind == ColumnType::Json {
             return Err(unsupported(res, column, "json columns cannot be sorted on"));
         }
@@ -217,20 +311,14 @@ fn sort_keys<'q>(
             Direction::Asc => Order::Asc,
             Direction::Desc => Order::Desc,
         };
-        Ok((sort.field.as_str(), order))
+        Ok((index, order))
     })
 }
 
 /// Checks a query against the schema (filters, sort keys, limit) without building its
 /// statement: what a flow does before handing the query to hooks.
 pub(crate) fn check(res: &ResourceInner, query: &Query, backend: Backend) -> Result<(), DataError> {
-    for filter in &query.filters {
-        self::filter(res, filter, backend)?;
-    }
-    for key in sort_keys(res, query) {
-        key?;
-    }
-    limit(res, query).map(drop)
+    select_shape(res, query, backend).map(drop)
 }
 
 /// `SELECT <columns> FROM <table> WHERE <filters> ORDER BY <sort>, <pk> LIMIT .. OFFSET ..`.
@@ -242,8 +330,8 @@ pub(crate) fn select(
     let mut statement = select_all(res);
     where_filters(&mut statement, res, query, backend)?;
     for key in sort_keys(res, query) {
-        let (field, order) = key?;
-        statement.order_by(col(field), order);
+        let (index, order) = key?;
+        statement.order_by(col(&res.def.columns[index].name), order);
     }
     let pk = &res.pk_column().name;
     if !query.sort.iter().any(|s| &s.field == pk) {
@@ -251,6 +339,121 @@ pub(crate) fn select(
     }
     statement.limit(limit(res, query)?).offset(query.offset);
     Ok(statement)
+}
+
+/// Appends the shape of a filter to `key` and its parameters to `values`, checking it as
+/// [`filter`] does.
+fn filter_shape(
+    res: &ResourceInner,
+    f: &Filter,
+    backend: Backend,
+    key: &mut Vec<usize>,
+    values: &mut Vec<sea_query::Value>,
+) -> Result<(), DataError> {
+    match f {
+        Filter::Condition(c) => {
+            let checked = check_condition(res, c, backend)?;
+            key.extend([0, checked.index, checked.operator as usize, checked.shape()]);
+            checked.bind(values);
+        }
+        Filter::And { and } => {
+            key.extend([1, and.len()]);
+            for f in and {
+                filter_shape(res, f, backend, key, values)?;
+            }
+        }
+        // `filter` writes an empty `or` as `1 = 2`.
+        Filter::Or { or } if or.is_empty() => {
+            key.extend([2, 0]);
+            values.extend([1_i32.into(), 2_i32.into()]);
+        }
+        Filter::Or { or } => {
+            key.extend([2, or.len()]);
+            for f in or {
+                filter_shape(res, f, backend, key, values)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The shape of [`select`]'s statement for `query` — what fixes its text: the backend, the
+/// filters' structure, columns, operators and list lengths, the sort keys — and its
+/// parameters in the order sea-query binds them. Checks the query as [`select`] does, in
+/// the same order, so a query fails here exactly when it fails there.
+fn select_shape(
+    res: &ResourceInner,
+    query: &Query,
+    backend: Backend,
+) -> Result<(Vec<usize>, Vec<sea_query::Value>), DataError> {
+    // Sized for flat filters (four words and about one value each) and the sort keys.
+    let mut key = Vec::with_capacity(3 + 4 * query.filters.len() + 2 * query.sort.len());
+    key.extend([backend as usize, query.filters.len()]);
+    let mut values = Vec::with_capacity(query.filters.len() + 2);
+    for f in &query.filters {
+        filter_shape(res, f, backend, &mut key, &mut values)?;
+    }
+    key.push(query.sort.len());
+    for sort in sort_keys(res, query) {
+        let (index, order) = sort?;
+        key.extend([index, usize::from(matches!(order, Order::Desc))]);
+    }
+    values.extend([limit(res, query)?.into(), query.offset.into()]);
+    Ok((key, values))
+}
+
+/// The rendered list `SELECT`s ([`select`]) of one resource, by shape.
+///
+/// A `SELECT`'s text depends only on its query's shape (see [`select_shape`]), so it is built
+/// and rendered by [`select`] once per shape; later queries of the same shape reuse the text
+/// and only bind their values. At most [`Selects::MAX_SHAPES`] texts are kept; a query of a
+/// further shape has its statement rendered anew.
+#[derive(Default)]
+pub(crate) struct Selects(Mutex<HashMap<Vec<usize>, Arc<str>>>);
+
+impl Selects {
+    /// The most shapes kept per resource.
+    pub(crate) const MAX_SHAPES: usize = 32;
+
+    /// The text and values of [`select`] for `query`, with the same checks.
+    pub(crate) fn render(
+        &self,
+        res: &ResourceInner,
+        query: &Query,
+        backend: Backend,
+    ) -> Result<(Arc<str>, SqlxValues), DataError> {
+        let (key, values) = select_shape(res, query, backend)?;
+        let values = SqlxValues(sea_query::Values(values));
+        if let Some(text) = self.lock().get(&key) {
+            return Ok((text.clone(), values));
+        }
+        let text: Arc<str> = match backend {
+            Backend::Sqlite => {
+                select(res, query, backend)?
+                    .build_sqlx(SqliteQueryBuilder)
+                    .0
+            }
+            Backend::Postgres => {
+                select(res, query, backend)?
+                    .build_sqlx(PostgresQueryBuilder)
+                    .0
+            }
+        }
+        .into();
+        let mut texts = self.lock();
+        if texts.len() < Self::MAX_SHAPES {
+            texts.insert(key, text.clone());
+        }
+        Ok((text, values))
+    }
+
+    /// The kept texts. The map only ever gains entries, so a poisoned lock still holds valid
+    /// texts.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<usize>, Arc<str>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// `SELECT COUNT(*) FROM <table> WHERE <filters>`.
@@ -783,5 +986,152 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(bad_fn, DataError::UnsupportedFilter { .. }));
+    }
+
+    /// Queries of many shapes, two of each: the same shape with other values.
+    fn shaped_queries() -> Vec<Query> {
+        let shapes: Vec<fn(i64) -> Query> = vec![
+            |_| Query::new(),
+            |n| Query::new().limit(n as u64).offset(2 * n as u64),
+            |n| Query::new().filter(Filter::eq("price", n)),
+            |n| Query::new().filter(Filter::ne("price", n)),
+            |n| Query::new().filter(Filter::lt("price", n)),
+            |n| Query::new().filter(Filter::lte("price", n)),
+            |n| Query::new().filter(Filter::gt("price", n)),
+            |n| Query::new().filter(Filter::gte("price", n)),
+            |n| Query::new().filter(Filter::gte("id", n)),
+            |n| Query::new().filter(Filter::eq("title", format!("t{n}"))),
+            |n| Query::new().filter(Filter::is_in("id", [n, n + 1])),
+            |n| Query::new().filter(Filter::is_in("id", [n, n + 1, n + 2])),
+            |n| Query::new().filter(Filter::not_in("id", [n])),
+            |_| Query::new().filter(Filter::is_in("id", Vec::<i64>::new())),
+            |_| Query::new().filter(Filter::not_in("id", Vec::<i64>::new())),
+            |n| Query::new().filter(Filter::like("title", format!("%{n}%"))),
+            |n| Query::new().filter(Filter::ilike("title", format!("%T{n}%"))),
+            |_| Query::new().filter(Filter::is_null("price")),
+            |_| Query::new().filter(Filter::is_not_null("price")),
+            |n| Query::new().filter(Filter::or([])).limit(n as u64),
+            |_| Query::new().filter(Filter::and([])),
+            |n| {
+                Query::new()
+                    .filter(Filter::gt("price", n))
+                    .filter(Filter::lt("id", n))
+            },
+            |n| Query::new().filter(Filter::and([Filter::gt("price", n), Filter::lt("id", n)])),
+            |n| Query::new().filter(Filter::or([Filter::gt("price", n), Filter::lt("id", n)])),
+            |n| {
+                Query::new().filter(Filter::or([
+                    Filter::and([Filter::gt("price", n), Filter::ilike("title", "a%")]),
+                    Filter::is_in("id", [n]),
+                ]))
+            },
+            |n| {
+                Query::new().filter(Filter::or([
+                    Filter::and([Filter::gt("price", n)]),
+                    Filter::ilike("title", "a%"),
+                    Filter::is_in("id", [n]),
+                ]))
+            },
+            |n| Query::new().sort_asc("price").offset(n as u64),
+            |n| Query::new().sort_desc("price").offset(n as u64),
+            |n| {
+                Query::new()
+                    .sort_desc("title")
+                    .sort_asc("price")
+                    .offset(n as u64)
+            },
+            |n| {
+                Query::new()
+                    .sort_asc("price")
+                    .sort_desc("title")
+                    .offset(n as u64)
+            },
+            |n| Query::new().sort_desc("id").offset(n as u64),
+            |n| {
+                Query::new()
+                    .filter(Filter::ilike("title", format!("{n}%")))
+                    .filter(Filter::is_in("price", [n, n * 2]))
+                    .sort_desc("price")
+                    .limit(n as u64)
+                    .offset(n as u64)
+            },
+        ];
+        shapes
+            .iter()
+            .flat_map(|shape| [shape(3), shape(7)])
+            .collect()
+    }
+
+    #[test]
+    fn kept_selects_match_fresh_ones_and_bind_in_sea_querys_order() {
+        let res = apartments();
+        let queries = shaped_queries();
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            let selects = Selects::default();
+            // Twice: the first pass renders and keeps the texts, the second reuses them.
+            for _ in 0..2 {
+                for query in &queries {
+                    let (text, values) = selects.render(&res, query, backend).unwrap();
+                    let (fresh, fresh_values) =
+                        build(&select(&res, query, backend).unwrap(), backend);
+                    assert_eq!(*text, *fresh, "{query:?} on {backend:?}");
+                    assert_eq!(values.0.0, fresh_values.0.0, "{query:?} on {backend:?}");
+                }
+            }
+            // One text per shape; the first two shapes are one (limit and offset are always
+            // bound).
+            assert_eq!(selects.lock().len(), queries.len() / 2 - 1);
+        }
+    }
+
+    #[test]
+    fn shapes_differ_where_texts_do() {
+        let res = apartments();
+        let queries = shaped_queries();
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            for a in &queries {
+                for b in &queries {
+                    let key = |q| select_shape(&res, q, backend).unwrap().0;
+                    let text = |q| build(&select(&res, q, backend).unwrap(), backend).0;
+                    if key(a) == key(b) {
+                        assert_eq!(text(a), text(b), "{a:?} and {b:?} share a shape");
+                    }
+                }
+            }
+        }
+        let query = Query::new();
+        assert_ne!(
+            select_shape(&res, &query, Backend::Sqlite).unwrap().0,
+            select_shape(&res, &query, Backend::Postgres).unwrap().0
+        );
+    }
+
+    #[test]
+    fn kept_selects_are_bounded_and_checked_as_fresh_ones() {
+        let res = apartments();
+        let selects = Selects::default();
+        for n in 0..Selects::MAX_SHAPES + 8 {
+            let ids: Vec<usize> = (0..n).collect();
+            let query = Query::new().filter(Filter::is_in("id", ids));
+            let (text, _) = selects.render(&res, &query, Backend::Postgres).unwrap();
+            let fresh = build(
+                &select(&res, &query, Backend::Postgres).unwrap(),
+                Backend::Postgres,
+            );
+            assert_eq!(*text, fresh.0);
+        }
+        assert_eq!(selects.lock().len(), Selects::MAX_SHAPES);
+        for bad in [
+            Query::new().filter(Filter::eq("nope", 1)),
+            Query::new().filter(Filter::eq("price", "cheap")),
+            Query::new().filter(Filter::like("price", "1%")),
+            Query::new().filter(Filter::or([Filter::eq("meta", 1)])),
+            Query::new().sort_asc("meta"),
+            Query::new().limit(1_000_000),
+        ] {
+            let kept = selects.render(&res, &bad, Backend::Sqlite).unwrap_err();
+            let fresh = select(&res, &bad, Backend::Sqlite).unwrap_err();
+            assert_eq!(kept.to_string(), fresh.to_string());
+        }
     }
 }

@@ -29,6 +29,7 @@ on_both_backends!(
     existing_tables_are_used_and_checked,
     plugins_prepend_and_append_and_modules_order_their_taps,
     records_convert_to_user_structs,
+    repeated_list_shapes_bind_each_querys_values,
 );
 
 async fn titles(demo: &Demo, query: Query) -> Vec<String> {
@@ -40,6 +41,55 @@ async fn titles(demo: &Demo, query: Query) -> Vec<String> {
         .iter()
         .map(|r| r.get_str("title").unwrap().to_owned())
         .collect()
+}
+
+/// Lists reuse the statement text of a query of the same shape; each must still get its own
+/// values, in order, and a query of another shape its own text.
+async fn repeated_list_shapes_bind_each_querys_values(source: DataSource) {
+    let demo = Demo::new(source).await;
+    for (title, price) in [
+        ("a", 10.0),
+        ("b", 20.0),
+        ("c", 30.0),
+        ("d", 40.0),
+        ("e", 50.0),
+    ] {
+        demo.apartment(title, price, 1).await;
+    }
+    let range = |low: f64, high: f64, limit: u64, offset: u64| {
+        Query::new()
+            .filter(Filter::gte("price", low))
+            .filter(Filter::lt("price", high))
+            .sort_desc("price")
+            .limit(limit)
+            .offset(offset)
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            titles(&demo, range(10.0, 50.0, 3, 0)).await,
+            ["d", "c", "b"]
+        );
+        assert_eq!(titles(&demo, range(20.0, 60.0, 2, 1)).await, ["d", "c"]);
+        assert_eq!(titles(&demo, range(0.0, 25.0, 5, 0)).await, ["b", "a"]);
+        // The same filters with the bounds swapped in meaning: another shape.
+        let outside = Query::new()
+            .filter(Filter::lt("price", 20.0))
+            .filter(Filter::gte("price", 10.0))
+            .sort_desc("price");
+        assert_eq!(titles(&demo, outside).await, ["a"]);
+        let titled = |titles: &[&str]| {
+            Query::new()
+                .filter(Filter::is_in("title", titles.iter().copied()))
+                .sort_asc("title")
+        };
+        assert_eq!(titles(&demo, titled(&["e", "a"])).await, ["a", "e"]);
+        assert_eq!(titles(&demo, titled(&["c", "b"])).await, ["b", "c"]);
+        assert_eq!(
+            titles(&demo, titled(&["c", "b", "d"])).await,
+            ["b", "c", "d"]
+        );
+        assert_eq!(titles(&demo, titled(&[])).await, Vec::<String>::new());
+    }
 }
 
 async fn every_operator_filters_the_same_way(source: DataSource) {
