@@ -124,29 +124,38 @@
 //! | limit ([`PoolConfig`]) | default | a script that… |
 //! |---|---|---|
 //! | `time_limit` | 1 s per script run, data-API calls included | loops forever is interrupted (uncatchably) |
-//! | `memory_limit` | 64 MiB per worker heap | allocates without end fails to allocate; the worker's runtime is rebuilt |
+//! | `memory_limit` | 64 MiB per runtime heap | allocates without end fails to allocate; the runtime is rebuilt |
 //! | `stack_limit` | 1 MiB | recurses without end fails with a stack error |
+//! | `inline_budget` | 1 ms on the calling thread | is stopped there and run again from the start on a worker |
 //!
 //! Each stops the call with [`ScriptError::LimitExceeded`], naming the script, the limit and
 //! (where QuickJS knows) the position — for a time limit QuickJS reports the running function,
-//! not the exact statement. The worker serves the next call. A caller that stops waiting (its
-//! future dropped, e.g. by a [`Tap::timeout`](hookline::Tap::timeout)) stops its script too.
+//! not the exact statement. The runtime serves the next call. A caller that stops waiting (its
+//! future dropped, e.g. by a [`Tap::timeout`](hookline::Tap::timeout)) stops its script on a
+//! worker too.
 //!
-//! Each worker has one JavaScript realm: module-level state of a script and changes to
-//! globals persist between calls on that worker (as in a Node process) and are not shared with
-//! other workers. Do not rely on either.
+//! Each runtime has one JavaScript realm: module-level state of a script and changes to
+//! globals persist between calls on that runtime (as in a Node process) and are not shared
+//! with other runtimes. Do not rely on either.
 //!
-//! ## The pool, and what a call costs
+//! ## Where a call runs, and what it costs
 //!
-//! A QuickJS runtime is not `Send`, so each of the [`ScriptPool`]'s N threads owns one; async
-//! code hands calls over a queue and awaits the answer without blocking its executor (an idle
-//! worker polls the queue for 50 µs before it sleeps, because waking a thread costs more than
-//! a short script). A call converts the context **once** into JavaScript objects and once back,
-//! with no JSON text in between, and runs **every script of the tap** on that one object in
-//! one worker call — the conversion and the hand-over, not the script, are the cost, so
-//! register all of a hook's scripts as one [`ScriptTap`]. A `before_save` script on a 10-field
-//! record costs about 17 µs per call, against 0.3 µs for a native tap; `BENCHMARKS.md` in the
-//! repository has the numbers.
+//! A QuickJS runtime is not `Send`, so it never leaves the thread that made it. A call first
+//! runs on the thread that awaits it, in a runtime that thread keeps for the pool, because
+//! handing a short call to another thread and back costs more than the call. It moves to one
+//! of the [`ScriptPool`]'s N worker threads — dropped, and run again from the start there —
+//! when a script calls the data API (only a worker can wait for it; that script's later calls
+//! go straight to the workers), when it is still running after the pool's `inline_budget`
+//! (1 ms), or when it needs more than 256 KiB of JavaScript stack; nothing the dropped run did
+//! is kept, its `console` lines included. Async code hands calls to the workers over a queue
+//! and awaits the answer without blocking its executor (an idle worker polls the queue for
+//! 50 µs before it sleeps). So a script holds its caller's executor thread for at most about
+//! `inline_budget`; set it to zero to run every call on the workers.
+//!
+//! A call converts the context **once** into JavaScript objects and once back, with no JSON
+//! text in between, and runs **every script of the tap** on that one object — the
+//! conversion, not the script, is most of the cost, so register all of a hook's scripts as
+//! one [`ScriptTap`]. `BENCHMARKS.md` in the repository has the numbers.
 //!
 //! ## Errors
 //!

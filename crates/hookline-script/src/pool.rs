@@ -1,9 +1,9 @@
 //! The worker pool: [`PoolConfig`] (worker count and sandbox limits) and [`ScriptPool`], which
 //! owns N worker threads, each with its own QuickJS runtime, and loads scripts.
 //!
-//! A QuickJS runtime is not `Send`, so it never leaves its thread: async code hands jobs to the
-//! workers over a shared queue and awaits the answer on a channel, which never blocks the
-//! executor. What a worker does with a job lives in [`crate::worker`]; the per-call protocol
+//! A QuickJS runtime is not `Send`, so it never leaves its thread. A call runs first on the
+//! calling thread, within the inline budget; otherwise async code hands jobs to the workers
+//! over a shared queue and awaits the answer on a channel, which never blocks the executor. What a worker does with a job lives in [`crate::worker`]; the per-call protocol
 //! (data-API calls back into async Rust) in [`crate::tap`].
 
 use std::fmt;
@@ -12,12 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
 use crate::error::ScriptError;
 use crate::source::{Script, ScriptSource};
 use crate::tap::ScriptTap;
-use crate::worker::{self, Job};
+use crate::worker::{self, Inline, Job};
 
 /// The size of a pool and the limits of its sandbox.
 ///
@@ -27,9 +28,21 @@ use crate::worker::{self, Job};
 /// | [`time_limit`](PoolConfig::time_limit) | 1 s per script run | the script is interrupted |
 /// | [`memory_limit`](PoolConfig::memory_limit) | 64 MiB per worker heap | allocation fails; the worker's runtime is rebuilt |
 /// | [`stack_limit`](PoolConfig::stack_limit) | 1 MiB | the call fails with a stack-limit error |
+/// | [`inline_budget`](PoolConfig::inline_budget) | 1 ms | a call that started on the calling thread moves to a worker |
 ///
 /// Each failure is a [`ScriptError::LimitExceeded`] that names the script and the limit; the
 /// worker serves the next call.
+///
+/// **Where a call runs.** A call first runs on the thread that awaits it, in a QuickJS
+/// runtime that thread keeps for the pool (same limits, but a JavaScript stack of at most
+/// 256 KiB, so that it fits in an executor thread's stack), because handing a short call to a
+/// worker and back costs more than the call. Such a run is dropped, and the call runs again
+/// from the start on a worker, when a script calls the data API (only a worker can wait for
+/// it; from then on that script's calls go straight to the workers), when it is still running
+/// after `inline_budget`, or when it reaches the smaller stack. Nothing a dropped run did is
+/// kept: the context is converted anew, and its `console` lines are not logged. A runaway
+/// script thus holds its caller's thread for at most `inline_budget`, then only a worker.
+/// `inline_budget(Duration::ZERO)` sends every call to the workers.
 ///
 /// ```
 /// use hookline_script::PoolConfig;
@@ -55,6 +68,9 @@ pub struct PoolConfig {
     /// The JavaScript stack, in bytes; unbounded recursion stops here. Worker threads get a
     /// native stack comfortably larger.
     pub stack_limit: usize,
+    /// How long a call may run on the calling thread before it moves to a worker (see
+    /// [`PoolConfig`], "Where a call runs"). `Duration::ZERO`: every call runs on a worker.
+    pub inline_budget: Duration,
 }
 
 impl Default for PoolConfig {
@@ -64,6 +80,7 @@ impl Default for PoolConfig {
             time_limit: Duration::from_secs(1),
             memory_limit: 64 << 20,
             stack_limit: 1 << 20,
+            inline_budget: Duration::from_millis(1),
         }
     }
 }
@@ -96,9 +113,18 @@ impl PoolConfig {
         self.stack_limit = bytes;
         self
     }
+
+    /// Sets [`inline_budget`](PoolConfig::inline_budget); `Duration::ZERO` runs every call on
+    /// a worker.
+    #[must_use]
+    pub fn inline_budget(mut self, budget: Duration) -> Self {
+        self.inline_budget = budget;
+        self
+    }
 }
 
-/// N worker threads, each with its own QuickJS runtime, that run scripts for async code.
+/// N worker threads, each with its own QuickJS runtime, that run scripts for async code, and
+/// a runtime per calling thread for short calls (see [`PoolConfig`], "Where a call runs").
 ///
 /// Cheap to clone; clones share the workers. Workers take jobs from one queue, so a long script
 /// holds up one worker, not the pool. The threads end once the pool and every
@@ -196,6 +222,16 @@ impl ScriptPool {
     /// [`ScriptTap`]).
     pub fn tap(&self, scripts: impl IntoIterator<Item = Script>) -> ScriptTap {
         ScriptTap::new(self, scripts)
+    }
+
+    /// Runs a call on the calling thread (see [`PoolConfig`], "Where a call runs").
+    pub(crate) fn call_inline(
+        &self,
+        scripts: &[Script],
+        values: &mut Map<String, Value>,
+        tables: bool,
+    ) -> Inline {
+        worker::call_inline(&self.inner.config, scripts, values, tables)
     }
 
     pub(crate) fn submit(&self, job: Job) -> Result<(), ScriptError> {

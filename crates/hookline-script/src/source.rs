@@ -8,7 +8,7 @@
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::body::{self, SourceMap};
 use crate::error::ScriptError;
@@ -116,6 +116,9 @@ pub(crate) struct ScriptInner {
     /// The code QuickJS compiles (rewritten for body style).
     pub(crate) code: String,
     pub(crate) map: SourceMap,
+    /// Set once the script called the data API on a calling thread: its calls go straight to
+    /// the workers from then on.
+    pub(crate) offload: AtomicBool,
 }
 
 impl Script {
@@ -139,6 +142,7 @@ impl Script {
                 style: source.style,
                 code,
                 map,
+                offload: AtomicBool::new(false),
             }),
         })
     }

@@ -1,6 +1,7 @@
 //! [`ScriptTap`]: scripts registered on a hook. One hook call converts the context once, runs
-//! every script of the tap in one worker call, and converts the result back once; data-API
-//! calls made by the scripts are served by the calling task in the meantime.
+//! every script of the tap in one engine call (on the calling thread, or on a worker), and
+//! converts the result back once; data-API calls made by the scripts on a worker are served by
+//! the calling task in the meantime.
 
 use std::fmt;
 use std::pin::pin;
@@ -19,7 +20,7 @@ use crate::error::{Limit, ScriptError};
 use crate::pool::ScriptPool;
 use crate::source::Script;
 use crate::tables::{TableApi, TableError, TableRequest};
-use crate::worker::{CallJob, CallOutput, Event, Job};
+use crate::worker::{CallJob, CallOutput, Event, Inline, Job};
 
 /// How a tap's scripts ended, when none failed.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,13 +162,20 @@ impl ScriptTap {
         }
     }
 
-    /// Hands the call to a worker and serves its data-API calls until it is done. The outer
+    /// Runs the call on this thread if it can, else hands it to a worker and serves its
+    /// data-API calls until it is done. The outer
     /// error says the values were lost with the job (the pool is closed, or the worker
     /// stopped); otherwise they come back with how the call ended.
     async fn execute(
         &self,
-        values: Map<String, Value>,
+        mut values: Map<String, Value>,
     ) -> Result<(Result<CallOutput, ScriptError>, Map<String, Value>), ScriptError> {
+        if let Inline::Done(result) =
+            self.pool
+                .call_inline(&self.scripts, &mut values, self.tables.is_some())
+        {
+            return Ok((result, values));
+        }
         let (events, mut answers) = mpsc::unbounded_channel();
         self.pool.submit(Job::Call(CallJob {
             scripts: self.scripts.clone(),

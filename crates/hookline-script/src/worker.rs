@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread;
@@ -142,8 +143,18 @@ fn run_worker(
                     .scripts
                     .first()
                     .map_or_else(|| Arc::from("<none>"), |s| s.inner.name.clone());
-                let (result, rebuild) =
-                    guarded(&mut engine, &first, |engine| engine.call(&mut call));
+                let span = call.span.clone();
+                let _span = span.enter();
+                *state.events.borrow_mut() = Some(call.events.clone());
+                let CallJob {
+                    scripts,
+                    values,
+                    tables,
+                    ..
+                } = &mut call;
+                let (result, rebuild) = guarded(&mut engine, &first, |engine| {
+                    engine.call(scripts, values, *tables)
+                });
                 // The caller may have stopped waiting; then nobody needs the result.
                 let _ = call.events.send(Event::Done {
                     result,
@@ -169,6 +180,110 @@ fn run_worker(
             };
         }
     }
+}
+
+/// The JavaScript stack of a runtime on a calling thread, whose own stack is an executor's
+/// (Tokio gives its threads 2 MiB).
+const INLINE_STACK: usize = 256 << 10;
+
+/// A calling thread's runtime for one pool.
+struct InlineEngine {
+    pool: Weak<PoolConfig>,
+    engine: Engine,
+}
+
+thread_local! {
+    static INLINE: RefCell<Vec<InlineEngine>> = const { RefCell::new(Vec::new()) };
+}
+
+/// How a run on the calling thread ended.
+pub(crate) enum Inline {
+    /// Kept: how the call ended, the values patched as a worker would have.
+    Done(Result<CallOutput, ScriptError>),
+    /// Dropped with the values untouched: the call goes to a worker.
+    Offload,
+}
+
+/// Runs a call on this thread's runtime for the pool of `config` (made on first use), unless
+/// the budget is zero or a script is known to call the data API. See [`PoolConfig`], "Where a
+/// call runs".
+pub(crate) fn call_inline(
+    config: &Arc<PoolConfig>,
+    scripts: &[Script],
+    values: &mut Map<String, serde_json::Value>,
+    tables: bool,
+) -> Inline {
+    if config.inline_budget.is_zero()
+        || scripts
+            .iter()
+            .any(|s| s.inner.offload.load(Ordering::Relaxed))
+    {
+        return Inline::Offload;
+    }
+    INLINE
+        .try_with(|engines| {
+            // Busy (a call inside a call on this thread) or being destroyed: use a worker.
+            let Ok(mut engines) = engines.try_borrow_mut() else {
+                return Inline::Offload;
+            };
+            engines.retain(|e| e.pool.strong_count() > 0);
+            let found = engines
+                .iter()
+                .position(|e| std::ptr::eq(e.pool.as_ptr(), Arc::as_ptr(config)));
+            let index = match found {
+                Some(index) => index,
+                None => {
+                    let mut own = (**config).clone();
+                    own.stack_limit = own.stack_limit.min(INLINE_STACK);
+                    let state = Rc::new(CallState {
+                        mode: Mode::Inline,
+                        ..CallState::default()
+                    });
+                    let Ok(engine) = Engine::new(Arc::new(own), state) else {
+                        return Inline::Offload; // a worker will report why
+                    };
+                    engines.push(InlineEngine {
+                        pool: Arc::downgrade(config),
+                        engine,
+                    });
+                    engines.len() - 1
+                }
+            };
+            let engine = &mut engines[index].engine;
+            let state = engine.state.clone();
+            let first = scripts
+                .first()
+                .map_or_else(|| Arc::from("<none>"), |s| s.inner.name.clone());
+            let (result, rebuild) = guarded(engine, &first, |engine| {
+                engine.call(scripts, values, tables)
+            });
+            let outcome = match (state.tripped.get(), &result) {
+                (Some(Trip::Offload), _) => {
+                    for script in scripts {
+                        script.inner.offload.store(true, Ordering::Relaxed);
+                    }
+                    Inline::Offload
+                }
+                (Some(Trip::Time), _)
+                | (
+                    _,
+                    Err(ScriptError::LimitExceeded {
+                        limit: Limit::Stack(_),
+                        ..
+                    }),
+                ) => Inline::Offload,
+                _ => {
+                    state.release_logs();
+                    Inline::Done(result)
+                }
+            };
+            state.finish();
+            if rebuild {
+                engines.swap_remove(index);
+            }
+            outcome
+        })
+        .unwrap_or(Inline::Offload)
 }
 
 /// How long an idle worker keeps polling the queue before it sleeps. Waking a sleeping thread
@@ -231,17 +346,33 @@ fn guarded<T>(
 enum Trip {
     Time,
     Cancelled,
+    /// A run on the calling thread must move to a worker: it called the data API, which only
+    /// a worker can wait for.
+    Offload,
+}
+
+/// Where a call runs: on a pool worker, or on the calling thread first (see
+/// [`call_inline`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Mode {
+    #[default]
+    Worker,
+    Inline,
 }
 
 /// The state of the running call, shared by the worker, the interrupt handler and the host
 /// functions.
 #[derive(Default)]
 struct CallState {
+    mode: Mode,
     deadline: Cell<Option<Instant>>,
     tripped: Cell<Option<Trip>>,
     events: RefCell<Option<mpsc::UnboundedSender<Event>>>,
     tables: Cell<bool>,
     script: RefCell<Option<Arc<str>>>,
+    /// Console lines of a run on the calling thread, logged once the run is kept (a run moved
+    /// to a worker logs them there).
+    held_logs: RefCell<Vec<(Arc<str>, i32, String)>>,
 }
 
 impl CallState {
@@ -261,9 +392,14 @@ impl CallState {
         false
     }
 
-    /// Arms the limits for one script run.
+    /// Arms the limits for one script run: the time limit on a worker, the inline budget on
+    /// the calling thread.
     fn start(&self, script: &Arc<str>, config: &PoolConfig) {
-        self.deadline.set(Some(Instant::now() + config.time_limit));
+        let limit = match self.mode {
+            Mode::Worker => config.time_limit,
+            Mode::Inline => config.inline_budget.min(config.time_limit),
+        };
+        self.deadline.set(Some(Instant::now() + limit));
         self.tripped.set(None);
         *self.script.borrow_mut() = Some(script.clone());
     }
@@ -274,23 +410,34 @@ impl CallState {
         *self.events.borrow_mut() = None;
         self.tables.set(false);
         *self.script.borrow_mut() = None;
+        self.held_logs.borrow_mut().clear();
     }
 
-    /// `host.log(level, text)`: a `tracing` event naming the script.
+    /// `host.log(level, text)`: a `tracing` event naming the script; held back on the calling
+    /// thread until the run is kept.
     fn log(&self, level: i32, text: &str) {
         let script = self.script.borrow();
-        let script = script.as_deref().unwrap_or("<unknown>");
-        match level {
-            0 => tracing::trace!(target: "hookline_script", script, "{text}"),
-            1 => tracing::debug!(target: "hookline_script", script, "{text}"),
-            3 => tracing::warn!(target: "hookline_script", script, "{text}"),
-            4 => tracing::error!(target: "hookline_script", script, "{text}"),
-            _ => tracing::info!(target: "hookline_script", script, "{text}"),
+        let script = script
+            .as_ref()
+            .map_or_else(|| Arc::from("<unknown>"), Arc::clone);
+        match self.mode {
+            Mode::Worker => emit(&script, level, text),
+            Mode::Inline => self
+                .held_logs
+                .borrow_mut()
+                .push((script, level, text.to_string())),
+        }
+    }
+
+    /// Logs what a kept run on the calling thread held back.
+    fn release_logs(&self) {
+        for (script, level, text) in self.held_logs.borrow_mut().drain(..) {
+            emit(&script, level, &text);
         }
     }
 
     /// `host.table(method, table, argsJson)`: asks the calling task and waits for the answer
-    /// until the script's deadline.
+    /// until the script's deadline. On the calling thread the run stops and moves to a worker.
     fn table<'js>(
         &self,
         ctx: &Ctx<'js>,
@@ -305,6 +452,36 @@ impl CallState {
                 "no data API was given to this script tap (see `ScriptTap::with_tables`)",
             ));
         }
+        if self.mode == Mode::Inline {
+            self.tripped.set(Some(Trip::Offload));
+            return Err(fail("moves to a script worker"));
+        }
+        self.ask(ctx, &call, args, method, table)
+    }
+}
+
+/// A console line as a `tracing` event naming the script.
+fn emit(script: &str, level: i32, text: &str) {
+    match level {
+        0 => tracing::trace!(target: "hookline_script", script, "{text}"),
+        1 => tracing::debug!(target: "hookline_script", script, "{text}"),
+        3 => tracing::warn!(target: "hookline_script", script, "{text}"),
+        4 => tracing::error!(target: "hookline_script", script, "{text}"),
+        _ => tracing::info!(target: "hookline_script", script, "{text}"),
+    }
+}
+
+impl CallState {
+    /// A data-API call from a worker: sent to the calling task, answered before the deadline.
+    fn ask<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        call: &str,
+        args: &str,
+        method: &str,
+        table: &str,
+    ) -> rquickjs::Result<String> {
+        let fail = |message: &str| Exception::throw_message(ctx, &format!("{call}: {message}"));
         let args: serde_json::Value =
             serde_json::from_str(args).map_err(|e| fail(&e.to_string()))?;
         let request = TableRequest::parse(method, table, args)
@@ -420,9 +597,14 @@ impl Engine {
         result
     }
 
-    fn call(&mut self, job: &mut CallJob) -> Result<CallOutput, ScriptError> {
-        let span = job.span.clone();
-        let _span = span.enter();
+    /// Runs `scripts` on `values` (patched when the call continues or returns). The caller
+    /// sets the call's channel, if any, and clears the state afterwards.
+    fn call(
+        &mut self,
+        scripts: &[Script],
+        values: &mut Map<String, serde_json::Value>,
+        tables: bool,
+    ) -> Result<CallOutput, ScriptError> {
         let Engine {
             compiled,
             prelude,
@@ -431,9 +613,8 @@ impl Engine {
             config,
             ..
         } = self;
-        *state.events.borrow_mut() = Some(job.events.clone());
-        state.tables.set(job.tables);
-        let result = context.with(|ctx| {
+        state.tables.set(tables);
+        context.with(|ctx| {
             let run = Run {
                 ctx: &ctx,
                 state,
@@ -442,27 +623,25 @@ impl Engine {
                     .rejection
                     .clone()
                     .restore(&ctx)
-                    .map_err(|e| engine_error(job.scripts.first(), &e.to_string()))?,
+                    .map_err(|e| engine_error(scripts.first(), &e.to_string()))?,
                 body_context: prelude
                     .body_context
                     .clone()
                     .restore(&ctx)
-                    .map_err(|e| engine_error(job.scripts.first(), &e.to_string()))?,
+                    .map_err(|e| engine_error(scripts.first(), &e.to_string()))?,
                 function_args: prelude
                     .function_args
                     .clone()
                     .restore(&ctx)
-                    .map_err(|e| engine_error(job.scripts.first(), &e.to_string()))?,
+                    .map_err(|e| engine_error(scripts.first(), &e.to_string()))?,
                 object_prototype: prelude
                     .object_prototype
                     .clone()
                     .restore(&ctx)
-                    .map_err(|e| engine_error(job.scripts.first(), &e.to_string()))?,
+                    .map_err(|e| engine_error(scripts.first(), &e.to_string()))?,
             };
-            run.chain(compiled, job)
-        });
-        state.finish();
-        result
+            run.chain(compiled, scripts, values)
+        })
     }
 }
 
@@ -632,7 +811,10 @@ fn failure<'js>(
     };
     match state.tripped.get() {
         Some(Trip::Time) => return limit(Limit::Time(config.time_limit), location),
-        Some(Trip::Cancelled) => return Failure::Error(ScriptError::Cancelled { script: name }),
+        // An offloaded run's result is dropped (see `call_inline`).
+        Some(Trip::Cancelled | Trip::Offload) => {
+            return Failure::Error(ScriptError::Cancelled { script: name });
+        }
         None => {}
     }
     if matches!(error, rquickjs::Error::Allocation) {
@@ -690,7 +872,7 @@ fn unsettled(script: &ScriptInner, state: &CallState, config: &PoolConfig) -> Sc
             limit: Limit::Time(config.time_limit),
             location: None,
         },
-        Some(Trip::Cancelled) => ScriptError::Cancelled {
+        Some(Trip::Cancelled | Trip::Offload) => ScriptError::Cancelled {
             script: script.name.clone(),
         },
         None => ScriptError::Unsettled {
@@ -791,19 +973,20 @@ impl<'js> Run<'_, 'js> {
     fn chain(
         &self,
         compiled: &mut HashMap<u64, Compiled>,
-        job: &mut CallJob,
+        scripts: &[Script],
+        source: &mut Map<String, serde_json::Value>,
     ) -> Result<CallOutput, ScriptError> {
         let ctx = self.ctx;
-        let Some(first) = job.scripts.first() else {
+        let Some(first) = scripts.first() else {
             return Err(engine_error(None, "a call without scripts"));
         };
         self.state.start(&first.inner.name, self.config);
-        let values = convert::object(ctx, &job.values, 0)
+        let values = convert::object(ctx, source, 0)
             .map_err(|e| self.error(self.fail(e, &first.inner), &first.inner))?
             .into_value();
         let mut prepared = Prepared::default();
         let mut last = first;
-        for script in job.scripts.iter() {
+        for script in scripts {
             last = script;
             let inner = &script.inner;
             self.state.start(&inner.name, self.config);
@@ -811,7 +994,7 @@ impl<'js> Run<'_, 'js> {
             match self.step(inner, &function, &values, &mut prepared) {
                 Ok(Step::Next) => {}
                 Ok(Step::Return(value)) => {
-                    self.finish(inner, &values, &mut job.values)?;
+                    self.finish(inner, &values, source)?;
                     return Ok(CallOutput::Return {
                         script: inner.name.clone(),
                         value,
@@ -828,7 +1011,7 @@ impl<'js> Run<'_, 'js> {
                 Err(Failure::Error(error)) => return Err(error),
             }
         }
-        self.finish(&last.inner, &values, &mut job.values)?;
+        self.finish(&last.inner, &values, source)?;
         Ok(CallOutput::Continue)
     }
 

@@ -333,7 +333,8 @@ impl AppState {
     pub async fn build(config: Config) -> Result<AppState, BuildError> {
         let mut pool_config = PoolConfig::default()
             .time_limit(Duration::from_millis(config.scripts.time_limit_ms))
-            .memory_limit(config.scripts.memory_limit_mib << 20);
+            .memory_limit(config.scripts.memory_limit_mib << 20)
+            .inline_budget(Duration::from_micros(config.scripts.inline_budget_us));
         if let Some(workers) = config.scripts.workers {
             pool_config = pool_config.workers(workers);
         }

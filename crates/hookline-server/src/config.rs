@@ -174,8 +174,12 @@ pub struct ScriptsConfig {
     pub workers: Option<usize>,
     /// Wall-clock time one script run may take, in milliseconds (1 s).
     pub time_limit_ms: u64,
-    /// The JavaScript heap of each worker, in MiB (64).
+    /// The JavaScript heap of each runtime, in MiB (64).
     pub memory_limit_mib: usize,
+    /// How long a script call may run on the request's own thread before it moves to a worker,
+    /// in microseconds (1000); `0` runs every call on the workers. Short calls are cheaper on
+    /// the request's thread; see `hookline_script::PoolConfig`.
+    pub inline_budget_us: u64,
 }
 
 impl Default for ScriptsConfig {
@@ -184,6 +188,7 @@ impl Default for ScriptsConfig {
             workers: None,
             time_limit_ms: 1_000,
             memory_limit_mib: 64,
+            inline_budget_us: 1_000,
         }
     }
 }

@@ -1,0 +1,79 @@
+//! Runs three list scripts (the server load bench's `after_datasource_response` hooks) on a
+//! 20-row response, one call at a time, and prints the time per call. A loop to profile with
+//! `perf` or `valgrind --tool=callgrind --separate-threads=yes`:
+//!
+//! ```text
+//! cargo run --release -p hookline-script --example list_loop -- 20000
+//! ```
+
+use std::time::Instant;
+
+use hookline_script::{JsonContext, PoolConfig, ScriptPool, ScriptSource};
+use serde_json::{Value, json};
+
+const SCRIPTS: [(&str, &str); 3] = [
+    (
+        "price_per_m2.js",
+        "export default async ({ response }) => {\n  for (const item of response) {\n    item.price_per_m2 = item.square_meters > 0 ? item.price / item.square_meters : null;\n  }\n  return { ok: true };\n};\n",
+    ),
+    (
+        "country.js",
+        "export default async ({ response }) => {\n  for (const item of response) {\n    if (typeof item.country === \"string\") item.country = item.country.toUpperCase();\n  }\n  return { ok: true };\n};\n",
+    ),
+    (
+        "listed.js",
+        "export default async ({ response, user }) => {\n  if (user.role !== \"superadmin\" && response.some((item) => item.listed === false)) {\n    return { ok: false, error: \"unlisted items are for superadmins\", status: 403 };\n  }\n  return { ok: true };\n};\n",
+    ),
+];
+
+const COUNTRIES: [&str; 3] = ["ua", "pl", "de"];
+
+/// A list response as the server lends it: 20 rows of 7 columns, the caller twice, the query.
+fn context() -> JsonContext {
+    let rows: Vec<Value> = (0..20)
+        .map(|i| {
+            json!({
+                "id": i + 1, "title": format!("Flat {i}"), "price": 800.0 + 100.0 * f64::from(i),
+                "square_meters": 30.5 + 3.0 * f64::from(i), "country": COUNTRIES[i as usize % 3],
+                "listed": i % 5 != 4, "owner_id": 1
+            })
+        })
+        .collect();
+    let user = json!({ "id": 1, "email": "admin@example.com", "role": "superadmin", "roles": ["superadmin"] });
+    JsonContext::new()
+        .with("response", Value::Array(rows))
+        .with("total", 24)
+        .with("query", json!({ "filters": [], "sort": [{ "field": "id", "direction": "asc" }], "limit": 20, "offset": 0 }))
+        .with("adminUser", json!({ "pk": 1, "dbUser": user.clone() }))
+        .with("user", user)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let calls: usize = std::env::args().nth(1).map_or(Ok(5000), |n| n.parse())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let pool = ScriptPool::new(PoolConfig::default().workers(1))?;
+        let mut scripts = Vec::new();
+        for (name, code) in SCRIPTS {
+            scripts.push(pool.load(ScriptSource::function(name, code)).await?);
+        }
+        let tap = pool.tap(scripts);
+        let mut ctx = context();
+        // The first call compiles nothing (load did) but warms the worker's caches.
+        tap.run(&mut ctx).await?;
+        let start = Instant::now();
+        for _ in 0..calls {
+            let mut ctx = context();
+            tap.run(&mut ctx).await?;
+            std::hint::black_box(&ctx);
+        }
+        let elapsed = start.elapsed();
+        println!(
+            "{calls} calls, {:.1} µs per call (building the context included)",
+            elapsed.as_secs_f64() * 1e6 / calls as f64
+        );
+        Ok(())
+    })
+}
