@@ -13,7 +13,7 @@
 //!   no allocation. Reading may fail (a throwing `toJSON`, a cycle); applying cannot, so the
 //!   JSON is either patched whole or left as it was.
 
-use std::collections::HashSet;
+use std::cell::Cell;
 
 use rquickjs::atom::PredefinedAtom;
 use rquickjs::object::Property;
@@ -26,11 +26,37 @@ use crate::schema::keep_number_kinds;
 /// cycles, and is refused on the way in.
 const MAX_DEPTH: usize = 256;
 
-/// Builds the JavaScript value of a JSON value, as `JSON.parse` would.
+/// The atoms of the keys of sibling objects, by position: the rows of a list share their
+/// keys, so each key is made an atom once per list (not once per row) and matched as an
+/// integer after.
+#[derive(Default)]
+struct KeyAtoms<'js>(Vec<(String, Atom<'js>)>);
+
+impl<'js> KeyAtoms<'js> {
+    /// The atom of `key`, the `index`th key of its object (keys are asked for in order).
+    fn get(&mut self, ctx: &Ctx<'js>, index: usize, key: &str) -> rquickjs::Result<Atom<'js>> {
+        if let Some((cached, atom)) = self.0.get(index)
+            && cached == key
+        {
+            return Ok(atom.clone());
+        }
+        let atom = Atom::from_str(ctx.clone(), key)?;
+        let entry = (key.to_owned(), atom.clone());
+        match self.0.get_mut(index) {
+            Some(slot) => *slot = entry,
+            None => self.0.push(entry),
+        }
+        Ok(atom)
+    }
+}
+
+/// Builds the JavaScript value of a JSON value, as `JSON.parse` would; an object takes its
+/// keys' atoms from `keys`, shared with its siblings.
 fn build<'js>(
     ctx: &Ctx<'js>,
     value: &serde_json::Value,
     depth: usize,
+    keys: &mut KeyAtoms<'js>,
 ) -> rquickjs::Result<Value<'js>> {
     if depth > MAX_DEPTH {
         return Err(Exception::throw_range(
@@ -48,12 +74,13 @@ fn build<'js>(
         serde_json::Value::String(s) => s.as_str().into_js(ctx)?,
         serde_json::Value::Array(items) => {
             let array = Array::new(ctx.clone())?;
+            let mut item_keys = KeyAtoms::default();
             for (i, item) in items.iter().enumerate() {
-                array.set(i, build(ctx, item, depth + 1)?)?;
+                array.set(i, build(ctx, item, depth + 1, &mut item_keys)?)?;
             }
             array.into_value()
         }
-        serde_json::Value::Object(map) => object(ctx, map, depth)?.into_value(),
+        serde_json::Value::Object(map) => members(ctx, map, depth, keys)?.into_value(),
     })
 }
 
@@ -65,13 +92,23 @@ pub(crate) fn object<'js>(
     map: &Map<String, serde_json::Value>,
     depth: usize,
 ) -> rquickjs::Result<Object<'js>> {
+    members(ctx, map, depth, &mut KeyAtoms::default())
+}
+
+fn members<'js>(
+    ctx: &Ctx<'js>,
+    map: &Map<String, serde_json::Value>,
+    depth: usize,
+    keys: &mut KeyAtoms<'js>,
+) -> rquickjs::Result<Object<'js>> {
     let object = Object::new(ctx.clone())?;
-    for (key, item) in map {
-        let item = Property::from(build(ctx, item, depth + 1)?)
+    for (index, (key, item)) in map.iter().enumerate() {
+        // Defined, not set: a setter a script left on `Object.prototype` is not called.
+        let item = Property::from(build(ctx, item, depth + 1, &mut KeyAtoms::default())?)
             .writable()
             .enumerable()
             .configurable();
-        object.prop(key.as_str(), item)?;
+        object.prop(keys.get(ctx, index, key)?, item)?;
     }
     Ok(object)
 }
@@ -95,13 +132,25 @@ fn number(f: f64) -> serde_json::Value {
 
 /// Converts values as `JSON.stringify` would see them.
 pub(crate) struct ToJson<'a, 'js> {
-    pub(crate) ctx: &'a Ctx<'js>,
+    ctx: &'a Ctx<'js>,
     /// `Object.prototype`, as captured when the worker started: objects with this prototype
     /// (or none) and no `toJSON` are plain data.
-    pub(crate) object_prototype: &'a Object<'js>,
+    object_prototype: &'a Object<'js>,
+    /// Whether `Object.prototype` has a `toJSON` (a script may add one), read once.
+    prototype_to_json: Cell<Option<bool>>,
+    to_json: Atom<'js>,
 }
 
-impl<'js> ToJson<'_, 'js> {
+impl<'a, 'js> ToJson<'a, 'js> {
+    pub(crate) fn new(ctx: &'a Ctx<'js>, object_prototype: &'a Object<'js>) -> Self {
+        ToJson {
+            ctx,
+            object_prototype,
+            prototype_to_json: Cell::new(None),
+            to_json: Atom::from_predefined(ctx.clone(), PredefinedAtom::ToJSON),
+        }
+    }
+
     /// The JSON of `value`; `None` for what `JSON.stringify` leaves out (`undefined`, functions,
     /// symbols). Errors are JavaScript exceptions (e.g. `TypeError: circular reference`).
     pub(crate) fn convert(
@@ -179,9 +228,10 @@ impl<'js> ToJson<'_, 'js> {
         if let Some(object) = value
             .as_object()
             .filter(|_| value.type_of() == Type::Object)
-            && self.is_plain(object)?
+            && self.plain_prototype(object)?
+            && let Some(members) = self.diff_members(object, source, 0, &mut KeyAtoms::default())?
         {
-            return self.diff_members(object, source, 0).map(Some);
+            return Ok(Some(members));
         }
         let Some(serde_json::Value::Object(mut map)) = self.value(value, 0)? else {
             return Ok(None);
@@ -203,12 +253,14 @@ impl<'js> ToJson<'_, 'js> {
         Ok(Some(Members(changes)))
     }
 
-    /// The change from `source` to `value`, at nesting `depth`.
+    /// The change from `source` to `value`, at nesting `depth`; an object matches its keys
+    /// with the atoms in `keys`, shared with its siblings.
     fn diff(
         &self,
         value: &Value<'js>,
         source: &serde_json::Value,
         depth: usize,
+        keys: &mut KeyAtoms<'js>,
     ) -> rquickjs::Result<Patch> {
         match (value.type_of(), source) {
             (Type::String, serde_json::Value::String(old)) => {
@@ -229,12 +281,13 @@ impl<'js> ToJson<'_, 'js> {
             }
             (Type::Object, serde_json::Value::Object(old)) if depth < MAX_DEPTH => {
                 if let Some(object) = value.as_object()
-                    && self.is_plain(object)?
+                    && self.plain_prototype(object)?
                 {
-                    return Ok(match self.diff_members(object, old, depth)? {
-                        Members(changes) if changes.is_empty() => Patch::Keep,
-                        members => Patch::Members(members),
-                    });
+                    match self.diff_members(object, old, depth, keys)? {
+                        Some(Members(changes)) if changes.is_empty() => return Ok(Patch::Keep),
+                        Some(members) => return Ok(Patch::Members(members)),
+                        None => {}
+                    }
                 }
             }
             _ => {}
@@ -251,24 +304,52 @@ impl<'js> ToJson<'_, 'js> {
         })
     }
 
-    /// The members of plain object `object` that differ from `source`'s.
+    /// The members of `object` (with a plain prototype) that differ from `source`'s; `None`
+    /// if it has an own `toJSON`, so is not plain data. Keys are matched as atoms from `keys`,
+    /// in `source`'s order first (objects keep the order their keys were added in).
     fn diff_members(
         &self,
         object: &Object<'js>,
         source: &Map<String, serde_json::Value>,
         depth: usize,
-    ) -> rquickjs::Result<Members> {
+        keys: &mut KeyAtoms<'js>,
+    ) -> rquickjs::Result<Option<Members>> {
+        /// A member of `source`, its atom, and whether `object` still has it.
+        struct Entry<'s, 'js> {
+            key: &'s String,
+            old: &'s serde_json::Value,
+            atom: Atom<'js>,
+            found: bool,
+        }
+        let mut entries = Vec::with_capacity(source.len());
+        for (index, (key, old)) in source.iter().enumerate() {
+            entries.push(Entry {
+                key,
+                old,
+                atom: keys.get(self.ctx, index, key)?,
+                found: false,
+            });
+        }
         let mut changes = Vec::new();
-        let mut found = 0;
+        let mut next = 0;
         for property in object.props::<Atom<'js>, Value<'js>>() {
             let (key, item) = property?;
-            let name = key.to_js_string()?.to_cstring()?;
-            match source.get(name.as_str()) {
-                Some(old) => {
-                    found += 1;
-                    match self.diff(&item, old, depth + 1)? {
+            if key == self.to_json {
+                return Ok(None);
+            }
+            let at = if entries.get(next).is_some_and(|e| e.atom == key) {
+                Some(next)
+            } else {
+                entries.iter().position(|e| e.atom == key)
+            };
+            match at {
+                Some(at) => {
+                    next = at + 1;
+                    let entry = &mut entries[at];
+                    entry.found = true;
+                    match self.diff(&item, entry.old, depth + 1, &mut KeyAtoms::default())? {
                         Patch::Keep => {}
-                        patch => changes.push((name.as_str().to_owned(), patch)),
+                        patch => changes.push((entry.key.clone(), patch)),
                     }
                 }
                 None => {
@@ -278,18 +359,13 @@ impl<'js> ToJson<'_, 'js> {
                 }
             }
         }
-        if found < source.len() {
-            let kept = object
-                .keys::<String>()
-                .collect::<rquickjs::Result<HashSet<String>>>()?;
-            changes.extend(
-                source
-                    .keys()
-                    .filter(|key| !kept.contains(*key))
-                    .map(|key| (key.clone(), Patch::Set(None))),
-            );
-        }
-        Ok(Members(changes))
+        changes.extend(
+            entries
+                .iter()
+                .filter(|e| !e.found)
+                .map(|e| (e.key.clone(), Patch::Set(None))),
+        );
+        Ok(Some(Members(changes)))
     }
 
     /// The items of plain array `array` that differ from `source`'s.
@@ -302,11 +378,12 @@ impl<'js> ToJson<'_, 'js> {
         let mut changed = Vec::new();
         let mut added = Vec::new();
         let mut len = 0;
+        let mut item_keys = KeyAtoms::default();
         for (index, item) in array.iter::<Value>().enumerate() {
             let item = item?;
             len = index + 1;
             match source.get(index) {
-                Some(old) => match self.diff(&item, old, depth + 1)? {
+                Some(old) => match self.diff(&item, old, depth + 1, &mut item_keys)? {
                     Patch::Keep => {}
                     Patch::Set(None) => {
                         changed.push((index, Patch::Set(Some(serde_json::Value::Null))))
@@ -328,6 +405,30 @@ impl<'js> ToJson<'_, 'js> {
                 added,
             }
         })
+    }
+
+    /// Not a proxy, and a prototype that makes no difference to `JSON.stringify`:
+    /// `Object.prototype` without a `toJSON`, or none. (An own `toJSON` is the caller's to
+    /// check.)
+    fn plain_prototype(&self, object: &Object<'js>) -> rquickjs::Result<bool> {
+        if object.is_proxy() {
+            return Ok(false);
+        }
+        match object.get_prototype() {
+            None => Ok(true),
+            Some(prototype) if prototype == *self.object_prototype => {
+                let to_json = match self.prototype_to_json.get() {
+                    Some(to_json) => to_json,
+                    None => {
+                        let to_json = self.has_to_json(self.object_prototype)?;
+                        self.prototype_to_json.set(Some(to_json));
+                        to_json
+                    }
+                };
+                Ok(!to_json)
+            }
+            Some(_) => Ok(false),
+        }
     }
 
     /// A plain data object: `Object.prototype` (or no prototype), no `toJSON`, not a proxy.
@@ -437,7 +538,7 @@ impl Members {
 
 #[cfg(test)]
 mod tests {
-    use super::{Patch, ToJson, build, number, object};
+    use super::{KeyAtoms, Patch, ToJson, build, number, object};
     use crate::schema::keep_number_kinds;
     use rquickjs::{Context, Function, Object, Runtime};
     use serde_json::json;
@@ -459,10 +560,7 @@ mod tests {
             let function: Function = ctx.eval(script).unwrap();
             function.call::<_, ()>((values.clone(),)).unwrap();
             let prototype: Object = ctx.eval("Object.prototype").unwrap();
-            let json = ToJson {
-                ctx: &ctx,
-                object_prototype: &prototype,
-            };
+            let json = ToJson::new(&ctx, &prototype);
             let values = values.into_value();
             let mut converted = json.convert(&values).unwrap().unwrap();
             keep_number_kinds(&source, &mut converted);
@@ -610,6 +708,11 @@ mod tests {
             "(v) => { v.response[0].meta = new Proxy({ a: 1 }, {}); v.response[2].n = NaN; }",
             "(v) => { Object.defineProperty(v.response[0], 'title', { enumerable: false }); }",
             "(v) => { v.response[0]['été'] = '✓'; v.response[1][7] = 'seven'; }",
+            "(v) => { v.response[1].toJSON = () => ({ replaced: true }); }",
+            "(v) => { v.response[1].toJSON = 'not a function'; }",
+            "(v) => { Object.prototype.toJSON = function () { return { id: this.id }; }; }",
+            "(v) => { const title = v.response[0].title; delete v.response[0].title; v.response[0].title = title; }",
+            "(v) => { delete v.response[0].id; delete v.response[2].title; v.response[2].extra = [1]; }",
         ] {
             same(script, &source);
         }
@@ -638,10 +741,7 @@ mod tests {
             let map = source.as_object().unwrap();
             let values = object(&ctx, map, 0).unwrap().into_value();
             let prototype: Object = ctx.eval("Object.prototype").unwrap();
-            let json = ToJson {
-                ctx: &ctx,
-                object_prototype: &prototype,
-            };
+            let json = ToJson::new(&ctx, &prototype);
             let row = values
                 .as_object()
                 .unwrap()
@@ -649,7 +749,8 @@ mod tests {
                 .unwrap();
             let row = row.as_array().unwrap().get::<rquickjs::Value>(0).unwrap();
             assert_eq!(
-                json.diff(&row, &source["response"][0], 2).unwrap(),
+                json.diff(&row, &source["response"][0], 2, &mut KeyAtoms::default())
+                    .unwrap(),
                 Patch::Keep
             );
         });
@@ -676,9 +777,9 @@ mod tests {
                 "text": "héllo ✓", "yes": true, "none": null,
                 "list": [1, "two", [3.5], { "four": 4 }], "empty": {}
             });
-            let js = build(&ctx, &value, 0).unwrap();
+            let js = build(&ctx, &value, 0, &mut KeyAtoms::default()).unwrap();
             let prototype: Object = ctx.eval("Object.prototype").unwrap();
-            let json = ToJson { ctx: &ctx, object_prototype: &prototype };
+            let json = ToJson::new(&ctx, &prototype);
             let mut back = json.convert(&js).unwrap().unwrap();
             // 2^53 + 1 is not a JavaScript number; it comes back rounded, as JSON.parse does.
             assert_eq!(back["big"], json!(9_007_199_254_740_992_i64));
@@ -708,7 +809,7 @@ mod tests {
             deep = json!([deep]);
         }
         context.with(|ctx| {
-            assert!(build(&ctx, &deep, 0).is_err());
+            assert!(build(&ctx, &deep, 0, &mut KeyAtoms::default()).is_err());
             let message = ctx
                 .catch()
                 .as_exception()

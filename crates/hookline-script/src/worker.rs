@@ -1150,10 +1150,7 @@ impl<'js> Run<'_, 'js> {
     }
 
     fn json(&self) -> ToJson<'_, 'js> {
-        ToJson {
-            ctx: self.ctx,
-            object_prototype: &self.object_prototype,
-        }
+        ToJson::new(self.ctx, &self.object_prototype)
     }
 
     /// Runs what the scripts left queued (un-awaited promises), within the last script's time

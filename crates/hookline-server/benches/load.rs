@@ -631,6 +631,10 @@ async fn run() -> Fallible<()> {
     Ok(())
 }
 
+/// The allocator of the `hookline` binary, so the servers here run as it does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     if !on_path("wrk") {
         eprintln!(
