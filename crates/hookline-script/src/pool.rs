@@ -41,7 +41,8 @@ use crate::worker::{self, Inline, Job};
 /// it; from then on that script's calls go straight to the workers), when it is still running
 /// after `inline_budget`, or when it reaches the smaller stack. Nothing a dropped run did is
 /// kept: the context is converted anew, and its `console` lines are not logged. A runaway
-/// script thus holds its caller's thread for at most `inline_budget`, then only a worker.
+/// script thus holds its caller's thread for at most about `inline_budget`, then only a
+/// worker. (A script that catches its own stack overflow sees it at 256 KiB there.)
 /// `inline_budget(Duration::ZERO)` sends every call to the workers.
 ///
 /// ```
