@@ -144,8 +144,8 @@
 //! runs on the thread that awaits it, in a runtime that thread keeps for the pool, because
 //! handing a short call to another thread and back costs more than the call. It moves to one
 //! of the [`ScriptPool`]'s N worker threads — dropped, and run again from the start there —
-//! when a script calls the data API (only a worker can wait for it; that script's later calls
-//! go straight to the workers), when it is still running after the pool's `inline_budget`
+//! when a script calls the data API (only a worker can wait for it; later calls of the scripts
+//! run with it go straight to the workers), when it is still running after the pool's `inline_budget`
 //! (1 ms), or when it needs more than 256 KiB of JavaScript stack; nothing the dropped run did
 //! is kept, its `console` lines included. Async code hands calls to the workers over a queue
 //! and awaits the answer without blocking its executor (an idle worker polls the queue for

@@ -3,8 +3,9 @@
 //!
 //! A QuickJS runtime is not `Send`, so it never leaves its thread. A call runs first on the
 //! calling thread, within the inline budget; otherwise async code hands jobs to the workers
-//! over a shared queue and awaits the answer on a channel, which never blocks the executor. What a worker does with a job lives in [`crate::worker`]; the per-call protocol
-//! (data-API calls back into async Rust) in [`crate::tap`].
+//! over a shared queue and awaits the answer on a channel, which never blocks the executor.
+//! What a worker does with a job lives in [`crate::worker`]; the per-call protocol (data-API
+//! calls back into async Rust) in [`crate::tap`].
 
 use std::fmt;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -26,23 +27,24 @@ use crate::worker::{self, Inline, Job};
 /// |---|---|---|
 /// | [`workers`](PoolConfig::workers) | available cores | — |
 /// | [`time_limit`](PoolConfig::time_limit) | 1 s per script run | the script is interrupted |
-/// | [`memory_limit`](PoolConfig::memory_limit) | 64 MiB per worker heap | allocation fails; the worker's runtime is rebuilt |
+/// | [`memory_limit`](PoolConfig::memory_limit) | 64 MiB per runtime heap (each worker's, each calling thread's) | allocation fails; the runtime is rebuilt |
 /// | [`stack_limit`](PoolConfig::stack_limit) | 1 MiB | the call fails with a stack-limit error |
 /// | [`inline_budget`](PoolConfig::inline_budget) | 1 ms | a call that started on the calling thread moves to a worker |
 ///
 /// Each failure is a [`ScriptError::LimitExceeded`] that names the script and the limit; the
-/// worker serves the next call.
+/// runtime serves the next call.
 ///
 /// **Where a call runs.** A call first runs on the thread that awaits it, in a QuickJS
 /// runtime that thread keeps for the pool (same limits, but a JavaScript stack of at most
 /// 256 KiB, so that it fits in an executor thread's stack), because handing a short call to a
 /// worker and back costs more than the call. Such a run is dropped, and the call runs again
 /// from the start on a worker, when a script calls the data API (only a worker can wait for
-/// it; from then on that script's calls go straight to the workers), when it is still running
-/// after `inline_budget`, or when it reaches the smaller stack. Nothing a dropped run did is
-/// kept: the context is converted anew, and its `console` lines are not logged. A runaway
-/// script thus holds its caller's thread for at most about `inline_budget`, then only a
-/// worker. (A script that catches its own stack overflow sees it at 256 KiB there.)
+/// it; from then on every call of the scripts run with it goes straight to the workers), when
+/// it is still running after `inline_budget`, or when it reaches the smaller stack. Nothing a
+/// dropped run did is kept: the context is converted anew, and its `console` lines are not
+/// logged. A runaway script thus holds its caller's thread for at most about
+/// `inline_budget`, then only a worker. (A script that catches its own stack overflow sees it
+/// at 256 KiB there.)
 /// `inline_budget(Duration::ZERO)` sends every call to the workers.
 ///
 /// ```
@@ -63,8 +65,8 @@ pub struct PoolConfig {
     /// The wall-clock time one script may run per call, including the time its data-API calls
     /// take. A script still running then is interrupted.
     pub time_limit: Duration,
-    /// The memory, in bytes, of each worker's JavaScript heap: compiled scripts and the values
-    /// of the running call. `0` means no limit.
+    /// The memory, in bytes, of each runtime's JavaScript heap (a worker's, or a calling
+    /// thread's): compiled scripts and the values of the running call. `0` means no limit.
     pub memory_limit: usize,
     /// The JavaScript stack, in bytes; unbounded recursion stops here. Worker threads get a
     /// native stack comfortably larger.

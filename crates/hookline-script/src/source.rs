@@ -116,8 +116,8 @@ pub(crate) struct ScriptInner {
     /// The code QuickJS compiles (rewritten for body style).
     pub(crate) code: String,
     pub(crate) map: SourceMap,
-    /// Set once the script called the data API on a calling thread: its calls go straight to
-    /// the workers from then on.
+    /// Set once the script, or one run in the same call, called the data API on a calling
+    /// thread: its calls go straight to the workers from then on.
     pub(crate) offload: AtomicBool,
 }
 

@@ -2,17 +2,18 @@
 //! result, data-API calls are served by the calling tasks, a blocked script holds one worker
 //! and not the pool, and waiting never blocks the async executor.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookline::{BoxFuture, Flow, Hook};
+use hookline::{Flow, Hook};
 use hookline_script::{
-    FindQuery, JsonContext, MemoryTables, PoolConfig, Record, Role, ScriptPool, ScriptSource,
-    ScriptTap, TableApi, TableError,
+    JsonContext, MemoryTables, PoolConfig, Role, ScriptPool, ScriptSource, ScriptTap,
 };
 use serde_json::{Value, json};
-use tokio::sync::{Semaphore, mpsc};
+use support::Gate;
 
 const TASKS: usize = 200;
 
@@ -82,64 +83,6 @@ async fn many_tasks_through_two_workers_each_get_their_own_result() {
     let ids: BTreeSet<u64> = rows.iter().map(|r| r["id"].as_u64().unwrap()).collect();
     assert_eq!(ns, (0..TASKS as u64).collect());
     assert_eq!(ids, (1..=TASKS as u64).collect());
-}
-
-/// A data API whose `find` waits until the test lets it through, and says when it was entered.
-struct Gate {
-    entered: mpsc::UnboundedSender<()>,
-    open: Arc<Semaphore>,
-}
-
-impl Gate {
-    fn new() -> (Self, mpsc::UnboundedReceiver<()>, Arc<Semaphore>) {
-        let (entered, seen) = mpsc::unbounded_channel();
-        let open = Arc::new(Semaphore::new(0));
-        (
-            Gate {
-                entered,
-                open: open.clone(),
-            },
-            seen,
-            open,
-        )
-    }
-}
-
-impl TableApi for Gate {
-    fn find<'a>(
-        &'a self,
-        _: &'a str,
-        _: FindQuery,
-    ) -> BoxFuture<'a, Result<Vec<Record>, TableError>> {
-        Box::pin(async move {
-            let _ = self.entered.send(());
-            let permit = self
-                .open
-                .acquire()
-                .await
-                .map_err(|e| TableError::Backend(e.into()))?;
-            permit.forget();
-            Ok(vec![json!({ "passed": true }).as_object().unwrap().clone()])
-        })
-    }
-    fn create<'a>(
-        &'a self,
-        table: &'a str,
-        _: Record,
-    ) -> BoxFuture<'a, Result<Record, TableError>> {
-        Box::pin(async move { Err(TableError::UnknownTable(table.to_string())) })
-    }
-    fn update<'a>(
-        &'a self,
-        table: &'a str,
-        _: Value,
-        _: Record,
-    ) -> BoxFuture<'a, Result<Record, TableError>> {
-        Box::pin(async move { Err(TableError::UnknownTable(table.to_string())) })
-    }
-    fn delete<'a>(&'a self, table: &'a str, _: Value) -> BoxFuture<'a, Result<Record, TableError>> {
-        Box::pin(async move { Err(TableError::UnknownTable(table.to_string())) })
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

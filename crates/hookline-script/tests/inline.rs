@@ -1,98 +1,29 @@
 //! Calls run on the calling thread first and move to a worker when they must: a short call
 //! does not wait behind a busy worker, and a moved call keeps nothing of its first start.
 
+mod support;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use hookline::BoxFuture;
 use hookline_script::{
-    FindQuery, JsonContext, Limit, MemoryTables, PoolConfig, Record, Role, ScriptOutcome,
-    ScriptPool, ScriptSource, ScriptTap, TableApi, TableError,
+    JsonContext, Limit, MemoryTables, PoolConfig, Role, ScriptOutcome, ScriptPool, ScriptSource,
+    ScriptTap,
 };
-use serde_json::{Value, json};
+use serde_json::json;
+use support::{Gate, Signalling};
 use tokio::sync::{Semaphore, mpsc};
 
-/// A data API whose `find` waits until the test lets it through, and says when it was entered.
-struct Gate {
-    entered: mpsc::UnboundedSender<()>,
-    open: Arc<Semaphore>,
+/// An empty table `flats` whose calls are reported on the returned channel.
+fn flats() -> (Arc<Signalling>, mpsc::UnboundedReceiver<String>) {
+    let (calls, seen) = mpsc::unbounded_channel();
+    let tables = MemoryTables::new().with_table("flats");
+    (Arc::new(Signalling::new(calls, tables)), seen)
 }
 
-impl TableApi for Gate {
-    fn find<'a>(
-        &'a self,
-        _: &'a str,
-        _: FindQuery,
-    ) -> BoxFuture<'a, Result<Vec<Record>, TableError>> {
-        Box::pin(async move {
-            let _ = self.entered.send(());
-            let permit = self
-                .open
-                .acquire()
-                .await
-                .map_err(|e| TableError::Backend(e.into()))?;
-            permit.forget();
-            Ok(vec![json!({ "passed": true }).as_object().unwrap().clone()])
-        })
-    }
-    fn create<'a>(
-        &'a self,
-        table: &'a str,
-        _: Record,
-    ) -> BoxFuture<'a, Result<Record, TableError>> {
-        Box::pin(async move { Err(TableError::UnknownTable(table.to_string())) })
-    }
-    fn update<'a>(
-        &'a self,
-        table: &'a str,
-        _: Value,
-        _: Record,
-    ) -> BoxFuture<'a, Result<Record, TableError>> {
-        Box::pin(async move { Err(TableError::UnknownTable(table.to_string())) })
-    }
-    fn delete<'a>(&'a self, table: &'a str, _: Value) -> BoxFuture<'a, Result<Record, TableError>> {
-        Box::pin(async move { Err(TableError::UnknownTable(table.to_string())) })
-    }
-}
-
-/// In-memory tables that count `find` calls.
-struct Counting {
-    finds: AtomicUsize,
-    tables: MemoryTables,
-}
-
-impl TableApi for Counting {
-    fn find<'a>(
-        &'a self,
-        table: &'a str,
-        query: FindQuery,
-    ) -> BoxFuture<'a, Result<Vec<Record>, TableError>> {
-        self.finds.fetch_add(1, Ordering::SeqCst);
-        self.tables.find(table, query)
-    }
-    fn create<'a>(
-        &'a self,
-        table: &'a str,
-        data: Record,
-    ) -> BoxFuture<'a, Result<Record, TableError>> {
-        self.tables.create(table, data)
-    }
-    fn update<'a>(
-        &'a self,
-        table: &'a str,
-        id: Value,
-        data: Record,
-    ) -> BoxFuture<'a, Result<Record, TableError>> {
-        self.tables.update(table, id, data)
-    }
-    fn delete<'a>(
-        &'a self,
-        table: &'a str,
-        id: Value,
-    ) -> BoxFuture<'a, Result<Record, TableError>> {
-        self.tables.delete(table, id)
-    }
+/// The data-API calls reported so far.
+fn received(calls: &mut mpsc::UnboundedReceiver<String>) -> Vec<String> {
+    std::iter::from_fn(|| calls.try_recv().ok()).collect()
 }
 
 /// Holds the only worker of `pool` with a script waiting on the gate until the returned
@@ -104,12 +35,7 @@ async fn hold(
     tokio::task::JoinHandle<Result<JsonContext, hookline_script::ScriptError>>,
     Arc<Semaphore>,
 ) {
-    let (entered, mut seen) = mpsc::unbounded_channel();
-    let open = Arc::new(Semaphore::new(0));
-    let gate = Gate {
-        entered,
-        open: open.clone(),
-    };
+    let (gate, mut seen, open) = Gate::new();
     let waiting = pool
         .load(ScriptSource::body(
             "waits.js",
@@ -211,10 +137,7 @@ async fn a_call_moved_to_a_worker_for_its_time_keeps_nothing_of_its_first_start(
 #[tokio::test]
 async fn a_call_that_uses_the_data_api_runs_once_on_a_worker() {
     let pool = ScriptPool::new(PoolConfig::default().workers(1)).unwrap();
-    let tables = Arc::new(Counting {
-        finds: AtomicUsize::new(0),
-        tables: MemoryTables::new().with_table("flats"),
-    });
+    let (tables, mut calls) = flats();
     let script = pool
         .load(ScriptSource::function(
             "count.js",
@@ -222,7 +145,7 @@ async fn a_call_that_uses_the_data_api_runs_once_on_a_worker() {
         ))
         .await
         .unwrap();
-    let tap = ScriptTap::new(&pool, [script]).with_tables(tables.clone());
+    let tap = ScriptTap::new(&pool, [script]).with_tables(tables);
     for n in 1..=3 {
         let mut ctx = JsonContext::new().with("record", json!({ "n": n }));
         tap.run(&mut ctx).await.unwrap();
@@ -230,7 +153,7 @@ async fn a_call_that_uses_the_data_api_runs_once_on_a_worker() {
             ctx.get("record").unwrap(),
             &json!({ "n": n + 1, "seen": 0 })
         );
-        assert_eq!(tables.finds.load(Ordering::SeqCst), n as usize);
+        assert_eq!(received(&mut calls), ["flats"]);
     }
 }
 
@@ -239,10 +162,7 @@ async fn a_script_that_catches_the_data_api_move_still_moves() {
     // The run on the calling thread cannot be kept even if the script swallows the error
     // that stopped its data-API call there.
     let pool = ScriptPool::new(PoolConfig::default().workers(1)).unwrap();
-    let tables = Arc::new(Counting {
-        finds: AtomicUsize::new(0),
-        tables: MemoryTables::new().with_table("flats"),
-    });
+    let (tables, mut calls) = flats();
     let script = pool
         .load(ScriptSource::function(
             "swallow.js",
@@ -252,12 +172,12 @@ async fn a_script_that_catches_the_data_api_move_still_moves() {
         .unwrap();
     let mut ctx = JsonContext::new().with("record", json!({}));
     ScriptTap::new(&pool, [script])
-        .with_tables(tables.clone())
+        .with_tables(tables)
         .run(&mut ctx)
         .await
         .unwrap();
     assert_eq!(ctx.get("record").unwrap(), &json!({ "seen": 0 }));
-    assert_eq!(tables.finds.load(Ordering::SeqCst), 1);
+    assert_eq!(received(&mut calls), ["flats"]);
 }
 
 const DEEP: &str = "function down(n) { return n === 0 ? 0 : down(n - 1) + 1; }\nexport default async ({ record }) => { record.depth = down(record.n); return { ok: true }; };";

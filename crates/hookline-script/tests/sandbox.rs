@@ -1,6 +1,8 @@
 //! The sandbox: every limit stops the script with an error naming it and the limit, and the
 //! same worker (a pool of one) serves the next call; nothing outside is reachable.
 
+mod support;
+
 use std::future::pending;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use hookline_script::{
     ScriptPool, ScriptSource, ScriptTap, TableApi, TableError,
 };
 use serde_json::{Value, json};
+use support::Signalling;
 use tokio::sync::mpsc;
 
 const TIME: Duration = Duration::from_millis(250);
@@ -359,7 +362,10 @@ async fn a_caller_that_stops_waiting_frees_the_worker() {
     .unwrap();
     let healthy = healthy(&pool).await;
     let (calls, mut seen) = mpsc::unbounded_channel();
-    let tables = Arc::new(tables_that_signal(calls));
+    let tables = Arc::new(Signalling::new(
+        calls,
+        hookline_script::MemoryTables::new().with_table("started"),
+    ));
     let script = pool
         .load(ScriptSource::body(
             "abandoned.js",
@@ -378,55 +384,6 @@ async fn a_caller_that_stops_waiting_frees_the_worker() {
     tokio::time::timeout(Duration::from_secs(60), still_serves(&pool, &healthy))
         .await
         .expect("the worker was freed when its caller went away");
-}
-
-/// In-memory tables that also report each call.
-fn tables_that_signal(calls: mpsc::UnboundedSender<String>) -> Signalling {
-    Signalling {
-        calls,
-        tables: hookline_script::MemoryTables::new().with_table("started"),
-    }
-}
-
-struct Signalling {
-    calls: mpsc::UnboundedSender<String>,
-    tables: hookline_script::MemoryTables,
-}
-
-impl TableApi for Signalling {
-    fn find<'a>(
-        &'a self,
-        table: &'a str,
-        query: FindQuery,
-    ) -> BoxFuture<'a, Result<Vec<Record>, TableError>> {
-        let _ = self.calls.send(table.to_string());
-        self.tables.find(table, query)
-    }
-    fn create<'a>(
-        &'a self,
-        table: &'a str,
-        data: Record,
-    ) -> BoxFuture<'a, Result<Record, TableError>> {
-        let _ = self.calls.send(table.to_string());
-        self.tables.create(table, data)
-    }
-    fn update<'a>(
-        &'a self,
-        table: &'a str,
-        id: Value,
-        data: Record,
-    ) -> BoxFuture<'a, Result<Record, TableError>> {
-        let _ = self.calls.send(table.to_string());
-        self.tables.update(table, id, data)
-    }
-    fn delete<'a>(
-        &'a self,
-        table: &'a str,
-        id: Value,
-    ) -> BoxFuture<'a, Result<Record, TableError>> {
-        let _ = self.calls.send(table.to_string());
-        self.tables.delete(table, id)
-    }
 }
 
 #[tokio::test]
