@@ -1505,6 +1505,9 @@ fn the_transaction_and_each_action_run_in_their_spans_when_a_subscriber_records_
     let tx = engine(&store, &Log::default());
     let spans = SpanLog::default();
     let applied = tracing::subscriber::with_default(spans.clone(), || {
+        // Another test thread may have registered the spans' call sites while no subscriber
+        // wanted them; their cached interest is recomputed with this one in place.
+        tracing::callsite::rebuild_interest_cache();
         futures_util::FutureExt::now_or_never(tx.run(deploy_app(), store.begin()))
     });
     applied.expect("memory actions do not wait").unwrap();
