@@ -8,8 +8,10 @@
 
 use std::time::Instant;
 
-use hookline_script::{JsonContext, PoolConfig, ScriptPool, ScriptSource};
-use serde_json::{Value, json};
+use hookline_script::{
+    ContextError, PoolConfig, Returned, ScriptContext, ScriptPool, ScriptSource,
+};
+use serde_json::{Map, Value, json};
 
 const SCRIPTS: [(&str, &str); 3] = [
     (
@@ -28,8 +30,35 @@ const SCRIPTS: [(&str, &str); 3] = [
 
 const COUNTRIES: [&str; 3] = ["ua", "pl", "de"];
 
+/// A context that lends its values to the scripts and takes them back as they come, as the
+/// server's resource hooks do: no copy on the way out, no pass over the numbers on the way
+/// back (the worker keeps number kinds while patching).
+struct Lending(Map<String, Value>);
+
+impl ScriptContext for Lending {
+    fn to_script(&self) -> Result<Map<String, Value>, ContextError> {
+        Ok(self.0.clone())
+    }
+
+    fn apply_script(&mut self, values: Map<String, Value>) -> Result<(), ContextError> {
+        self.0 = values;
+        Ok(())
+    }
+
+    fn lend_script(&mut self) -> Result<Map<String, Value>, ContextError> {
+        Ok(std::mem::take(&mut self.0))
+    }
+
+    fn restore_script(&mut self, values: Returned) -> Result<(), ContextError> {
+        match values {
+            Returned::Changed(values) | Returned::Unchanged(values) => self.0 = values,
+        }
+        Ok(())
+    }
+}
+
 /// A list response as the server lends it: 20 rows of 7 columns, the caller twice, the query.
-fn context() -> JsonContext {
+fn context() -> Lending {
     let rows: Vec<Value> = (0..20)
         .map(|i| {
             json!({
@@ -40,12 +69,17 @@ fn context() -> JsonContext {
         })
         .collect();
     let user = json!({ "id": 1, "email": "admin@example.com", "role": "superadmin", "roles": ["superadmin"] });
-    JsonContext::new()
-        .with("response", Value::Array(rows))
-        .with("total", 24)
-        .with("query", json!({ "filters": [], "sort": [{ "field": "id", "direction": "asc" }], "limit": 20, "offset": 0 }))
-        .with("adminUser", json!({ "pk": 1, "dbUser": user.clone() }))
-        .with("user", user)
+    let values = json!({
+        "response": rows,
+        "total": 24,
+        "query": { "filters": [], "sort": [{ "field": "id", "direction": "asc" }], "limit": 20, "offset": 0 },
+        "adminUser": { "pk": 1, "dbUser": user.clone() },
+        "user": user,
+    });
+    let Value::Object(values) = values else {
+        unreachable!("a JSON object literal");
+    };
+    Lending(values)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -16,73 +16,11 @@
 use std::cell::Cell;
 
 use rquickjs::atom::PredefinedAtom;
-use rquickjs::object::Property;
-use rquickjs::{Array, Atom, Ctx, Exception, IntoJs, Object, Type, Value};
+use rquickjs::{Array, Ctx, Object, Type, Value, qjs};
 use serde_json::{Map, Number};
 
+use crate::raw::{self, KeyAtoms, MAX_DEPTH, Member};
 use crate::schema::keep_number_kinds;
-
-/// Nesting deeper than this goes through `JSON.stringify` on the way back, which detects
-/// cycles, and is refused on the way in.
-const MAX_DEPTH: usize = 256;
-
-/// The atoms of the keys of sibling objects, by position: the rows of a list share their
-/// keys, so each key is made an atom once per list (not once per row) and matched as an
-/// integer after.
-#[derive(Default)]
-struct KeyAtoms<'js>(Vec<(String, Atom<'js>)>);
-
-impl<'js> KeyAtoms<'js> {
-    /// The atom of `key`, the `index`th key of its object (keys are asked for in order).
-    fn get(&mut self, ctx: &Ctx<'js>, index: usize, key: &str) -> rquickjs::Result<Atom<'js>> {
-        if let Some((cached, atom)) = self.0.get(index)
-            && cached == key
-        {
-            return Ok(atom.clone());
-        }
-        let atom = Atom::from_str(ctx.clone(), key)?;
-        let entry = (key.to_owned(), atom.clone());
-        match self.0.get_mut(index) {
-            Some(slot) => *slot = entry,
-            None => self.0.push(entry),
-        }
-        Ok(atom)
-    }
-}
-
-/// Builds the JavaScript value of a JSON value, as `JSON.parse` would; an object takes its
-/// keys' atoms from `keys`, shared with its siblings.
-fn build<'js>(
-    ctx: &Ctx<'js>,
-    value: &serde_json::Value,
-    depth: usize,
-    keys: &mut KeyAtoms<'js>,
-) -> rquickjs::Result<Value<'js>> {
-    if depth > MAX_DEPTH {
-        return Err(Exception::throw_range(
-            ctx,
-            &format!("the hook context is nested deeper than {MAX_DEPTH} levels"),
-        ));
-    }
-    Ok(match value {
-        serde_json::Value::Null => Value::new_null(ctx.clone()),
-        serde_json::Value::Bool(b) => Value::new_bool(ctx.clone(), *b),
-        serde_json::Value::Number(n) => match n.as_i64().and_then(|i| i32::try_from(i).ok()) {
-            Some(i) => Value::new_int(ctx.clone(), i),
-            None => Value::new_float(ctx.clone(), n.as_f64().unwrap_or(f64::NAN)),
-        },
-        serde_json::Value::String(s) => s.as_str().into_js(ctx)?,
-        serde_json::Value::Array(items) => {
-            let array = Array::new(ctx.clone())?;
-            let mut item_keys = KeyAtoms::default();
-            for (i, item) in items.iter().enumerate() {
-                array.set(i, build(ctx, item, depth + 1, &mut item_keys)?)?;
-            }
-            array.into_value()
-        }
-        serde_json::Value::Object(map) => members(ctx, map, depth, keys)?.into_value(),
-    })
-}
 
 /// Builds the JavaScript object of a JSON object (the context's values). Members are defined
 /// as own data properties, as `JSON.parse` does, so a key named `__proto__` is a key and does
@@ -92,25 +30,7 @@ pub(crate) fn object<'js>(
     map: &Map<String, serde_json::Value>,
     depth: usize,
 ) -> rquickjs::Result<Object<'js>> {
-    members(ctx, map, depth, &mut KeyAtoms::default())
-}
-
-fn members<'js>(
-    ctx: &Ctx<'js>,
-    map: &Map<String, serde_json::Value>,
-    depth: usize,
-    keys: &mut KeyAtoms<'js>,
-) -> rquickjs::Result<Object<'js>> {
-    let object = Object::new(ctx.clone())?;
-    for (index, (key, item)) in map.iter().enumerate() {
-        // Defined, not set: a setter a script left on `Object.prototype` is not called.
-        let item = Property::from(build(ctx, item, depth + 1, &mut KeyAtoms::default())?)
-            .writable()
-            .enumerable()
-            .configurable();
-        object.prop(keys.get(ctx, index, key)?, item)?;
-    }
-    Ok(object)
+    raw::members(ctx, map, depth, &mut KeyAtoms::new())
 }
 
 /// A JavaScript number as `JSON.stringify` writes it and a JSON parser reads it back: whole
@@ -138,7 +58,6 @@ pub(crate) struct ToJson<'a, 'js> {
     object_prototype: &'a Object<'js>,
     /// Whether `Object.prototype` has a `toJSON` (a script may add one), read once.
     prototype_to_json: Cell<Option<bool>>,
-    to_json: Atom<'js>,
 }
 
 impl<'a, 'js> ToJson<'a, 'js> {
@@ -147,7 +66,6 @@ impl<'a, 'js> ToJson<'a, 'js> {
             ctx,
             object_prototype,
             prototype_to_json: Cell::new(None),
-            to_json: Atom::from_predefined(ctx.clone(), PredefinedAtom::ToJSON),
         }
     }
 
@@ -229,7 +147,7 @@ impl<'a, 'js> ToJson<'a, 'js> {
             .as_object()
             .filter(|_| value.type_of() == Type::Object)
             && self.plain_prototype(object)?
-            && let Some(members) = self.diff_members(object, source, 0, &mut KeyAtoms::default())?
+            && let Some(members) = self.diff_members(object, source, 0, &mut KeyAtoms::new())?
         {
             return Ok(Some(members));
         }
@@ -293,15 +211,46 @@ impl<'a, 'js> ToJson<'a, 'js> {
             _ => {}
         }
         // Numbers, booleans and `null` convert without allocating; the rest changed shape.
-        let mut new = self.value(value, depth)?;
-        if let Some(new) = new.as_mut() {
-            keep_number_kinds(source, new);
-        }
-        Ok(if new.as_ref() == Some(source) {
-            Patch::Keep
-        } else {
-            Patch::Set(new)
-        })
+        Ok(changed(source, self.value(value, depth)?))
+    }
+
+    /// The change from `source` to a member read back as `member`, at nesting `depth`.
+    fn diff_member(
+        &self,
+        member: Member<'js>,
+        source: &serde_json::Value,
+        depth: usize,
+    ) -> rquickjs::Result<Patch> {
+        let new = match member {
+            Member::Other(value) => return self.diff(&value, source, depth, &mut KeyAtoms::new()),
+            Member::String(text) => {
+                if let serde_json::Value::String(old) = source
+                    && text.is(old)?
+                {
+                    return Ok(Patch::Keep);
+                }
+                Some(serde_json::Value::String(text.to_string()?))
+            }
+            primitive => self.member(primitive, depth)?,
+        };
+        Ok(changed(source, new))
+    }
+
+    /// The JSON of a member read back; `None` for what `JSON.stringify` leaves out.
+    fn member(
+        &self,
+        member: Member<'js>,
+        depth: usize,
+    ) -> rquickjs::Result<Option<serde_json::Value>> {
+        Ok(Some(match member {
+            Member::Int(i) => serde_json::Value::from(i),
+            Member::Float(f) => number(f),
+            Member::Bool(b) => serde_json::Value::Bool(b),
+            Member::Null => serde_json::Value::Null,
+            Member::Undefined => return Ok(None),
+            Member::String(text) => serde_json::Value::String(text.to_string()?),
+            Member::Other(value) => return self.value(&value, depth),
+        }))
     }
 
     /// The members of `object` (with a plain prototype) that differ from `source`'s; `None`
@@ -315,10 +264,10 @@ impl<'a, 'js> ToJson<'a, 'js> {
         keys: &mut KeyAtoms<'js>,
     ) -> rquickjs::Result<Option<Members>> {
         /// A member of `source`, its atom, and whether `object` still has it.
-        struct Entry<'s, 'js> {
+        struct Entry<'s> {
             key: &'s String,
             old: &'s serde_json::Value,
-            atom: Atom<'js>,
+            atom: qjs::JSAtom,
             found: bool,
         }
         let mut entries = Vec::with_capacity(source.len());
@@ -332,29 +281,30 @@ impl<'a, 'js> ToJson<'a, 'js> {
         }
         let mut changes = Vec::new();
         let mut next = 0;
-        for property in object.props::<Atom<'js>, Value<'js>>() {
-            let (key, item) = property?;
-            if key == self.to_json {
+        let mut members = raw::Members::new(self.ctx, object)?;
+        while let Some(member) = members.next() {
+            let (atom, item) = member?;
+            if atom == raw::TO_JSON {
                 return Ok(None);
             }
-            let at = if entries.get(next).is_some_and(|e| e.atom == key) {
+            let at = if entries.get(next).is_some_and(|e| e.atom == atom) {
                 Some(next)
             } else {
-                entries.iter().position(|e| e.atom == key)
+                entries.iter().position(|e| e.atom == atom)
             };
             match at {
                 Some(at) => {
                     next = at + 1;
                     let entry = &mut entries[at];
                     entry.found = true;
-                    match self.diff(&item, entry.old, depth + 1, &mut KeyAtoms::default())? {
+                    match self.diff_member(item, entry.old, depth + 1)? {
                         Patch::Keep => {}
                         patch => changes.push((entry.key.clone(), patch)),
                     }
                 }
                 None => {
-                    if let Some(item) = self.value(&item, depth + 1)? {
-                        changes.push((key.to_string()?, Patch::Set(Some(item))));
+                    if let Some(item) = self.member(item, depth + 1)? {
+                        changes.push((members.key(atom)?, Patch::Set(Some(item))));
                     }
                 }
             }
@@ -378,7 +328,7 @@ impl<'a, 'js> ToJson<'a, 'js> {
         let mut changed = Vec::new();
         let mut added = Vec::new();
         let mut len = 0;
-        let mut item_keys = KeyAtoms::default();
+        let mut item_keys = KeyAtoms::new();
         for (index, item) in array.iter::<Value>().enumerate() {
             let item = item?;
             len = index + 1;
@@ -464,6 +414,19 @@ impl<'a, 'js> ToJson<'a, 'js> {
     }
 }
 
+/// `new` (read back where `source` was) as a patch of `source`, number kinds kept: `Keep` if
+/// it is the same JSON.
+fn changed(source: &serde_json::Value, mut new: Option<serde_json::Value>) -> Patch {
+    if let Some(new) = new.as_mut() {
+        keep_number_kinds(source, new);
+    }
+    if new.as_ref() == Some(source) {
+        Patch::Keep
+    } else {
+        Patch::Set(new)
+    }
+}
+
 /// A change to a JSON value, read by [`ToJson::diff_object`].
 #[derive(Debug, PartialEq)]
 pub(crate) enum Patch {
@@ -538,7 +501,8 @@ impl Members {
 
 #[cfg(test)]
 mod tests {
-    use super::{KeyAtoms, Patch, ToJson, build, number, object};
+    use super::{Patch, ToJson, number, object};
+    use crate::raw::{KeyAtoms, build};
     use crate::schema::keep_number_kinds;
     use rquickjs::{Context, Function, Object, Runtime};
     use serde_json::json;
@@ -713,9 +677,37 @@ mod tests {
             "(v) => { Object.prototype.toJSON = function () { return { id: this.id }; }; }",
             "(v) => { const title = v.response[0].title; delete v.response[0].title; v.response[0].title = title; }",
             "(v) => { delete v.response[0].id; delete v.response[2].title; v.response[2].extra = [1]; }",
+            "(v) => { Object.defineProperty(v.response[0], 'price', { get() { return 7.5; }, enumerable: true }); }",
+            "(v) => { Object.defineProperty(v.response[1], 'id', { get() { delete this.title; return 9; }, enumerable: true }); }",
+            "(v) => { v.response[0][Symbol('s')] = 1; v.response[1].title = v.response[1].title + '!'.repeat(300); }",
+            "(v) => { v.response[2].title = ['H', 'u', 't'].join(''); v.response[0].title += ''; }",
         ] {
             same(script, &source);
         }
+    }
+
+    #[test]
+    fn a_getter_that_throws_fails_the_read_back_and_leaves_the_values_alone() {
+        let runtime = Runtime::new().unwrap();
+        let context = Context::full(&runtime).unwrap();
+        context.with(|ctx| {
+            let source = rows();
+            let map = source.as_object().unwrap();
+            let values = object(&ctx, map, 0).unwrap();
+            let function: Function = ctx
+                .eval("(v) => { Object.defineProperty(v.response[1], 'area', { get() { throw new Error('no area'); }, enumerable: true }); }")
+                .unwrap();
+            function.call::<_, ()>((values.clone(),)).unwrap();
+            let prototype: Object = ctx.eval("Object.prototype").unwrap();
+            let json = ToJson::new(&ctx, &prototype);
+            assert!(json.diff_object(&values.into_value(), map).is_err());
+            let message = ctx
+                .catch()
+                .as_exception()
+                .and_then(|e| e.message())
+                .unwrap();
+            assert_eq!(message, "no area");
+        });
     }
 
     #[test]
@@ -749,7 +741,7 @@ mod tests {
                 .unwrap();
             let row = row.as_array().unwrap().get::<rquickjs::Value>(0).unwrap();
             assert_eq!(
-                json.diff(&row, &source["response"][0], 2, &mut KeyAtoms::default())
+                json.diff(&row, &source["response"][0], 2, &mut KeyAtoms::new())
                     .unwrap(),
                 Patch::Keep
             );
@@ -777,7 +769,7 @@ mod tests {
                 "text": "héllo ✓", "yes": true, "none": null,
                 "list": [1, "two", [3.5], { "four": 4 }], "empty": {}
             });
-            let js = build(&ctx, &value, 0, &mut KeyAtoms::default()).unwrap();
+            let js = build(&ctx, &value, 0, &mut KeyAtoms::new()).unwrap();
             let prototype: Object = ctx.eval("Object.prototype").unwrap();
             let json = ToJson::new(&ctx, &prototype);
             let mut back = json.convert(&js).unwrap().unwrap();
@@ -809,7 +801,7 @@ mod tests {
             deep = json!([deep]);
         }
         context.with(|ctx| {
-            assert!(build(&ctx, &deep, 0, &mut KeyAtoms::default()).is_err());
+            assert!(build(&ctx, &deep, 0, &mut KeyAtoms::new()).is_err());
             let message = ctx
                 .catch()
                 .as_exception()

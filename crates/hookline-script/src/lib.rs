@@ -172,6 +172,7 @@ mod convert;
 mod error;
 mod pipeline;
 mod pool;
+mod raw;
 mod schema;
 mod source;
 mod tables;

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use rquickjs::allocator::RustAllocator;
 use rquickjs::context::EvalOptions;
 use rquickjs::promise::PromiseState;
 use rquickjs::{Context, Ctx, Exception, Function, Module, Object, Persistent, Runtime, Value};
@@ -549,7 +550,9 @@ enum Step {
 
 impl Engine {
     fn new(config: Arc<PoolConfig>, state: Rc<CallState>) -> Result<Engine, String> {
-        let runtime = Runtime::new().map_err(|e| e.to_string())?;
+        // QuickJS allocates through Rust's global allocator (the server's is mimalloc), not
+        // straight from the C library's malloc.
+        let runtime = Runtime::new_with_alloc(RustAllocator).map_err(|e| e.to_string())?;
         runtime.set_memory_limit(config.memory_limit);
         runtime.set_max_stack_size(config.stack_limit);
         let interrupt = state.clone();
