@@ -13,24 +13,25 @@
 //!   no allocation. Reading may fail (a throwing `toJSON`, a cycle); applying cannot, so the
 //!   JSON is either patched whole or left as it was.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use rquickjs::atom::PredefinedAtom;
 use rquickjs::{Array, Ctx, Object, Type, Value, qjs};
 use serde_json::{Map, Number};
 
-use crate::raw::{self, KeyAtoms, MAX_DEPTH, Member};
+use crate::raw::{self, Atoms, KeyAtoms, MAX_DEPTH, Member};
 use crate::schema::keep_number_kinds;
 
 /// Builds the JavaScript object of a JSON object (the context's values). Members are defined
 /// as own data properties, as `JSON.parse` does, so a key named `__proto__` is a key and does
-/// not set the prototype.
+/// not set the prototype. Keys take their atoms from the worker's `atoms`.
 pub(crate) fn object<'js>(
     ctx: &Ctx<'js>,
     map: &Map<String, serde_json::Value>,
     depth: usize,
+    atoms: &RefCell<Atoms>,
 ) -> rquickjs::Result<Object<'js>> {
-    raw::members(ctx, map, depth, &mut KeyAtoms::new())
+    raw::members(ctx, map, depth, atoms)
 }
 
 /// A JavaScript number as `JSON.stringify` writes it and a JSON parser reads it back: whole
@@ -58,14 +59,21 @@ pub(crate) struct ToJson<'a, 'js> {
     object_prototype: &'a Object<'js>,
     /// Whether `Object.prototype` has a `toJSON` (a script may add one), read once.
     prototype_to_json: Cell<Option<bool>>,
+    /// The worker's atoms of keys.
+    atoms: &'a RefCell<Atoms>,
 }
 
 impl<'a, 'js> ToJson<'a, 'js> {
-    pub(crate) fn new(ctx: &'a Ctx<'js>, object_prototype: &'a Object<'js>) -> Self {
+    pub(crate) fn new(
+        ctx: &'a Ctx<'js>,
+        object_prototype: &'a Object<'js>,
+        atoms: &'a RefCell<Atoms>,
+    ) -> Self {
         ToJson {
             ctx,
             object_prototype,
             prototype_to_json: Cell::new(None),
+            atoms,
         }
     }
 
@@ -173,12 +181,12 @@ impl<'a, 'js> ToJson<'a, 'js> {
 
     /// The change from `source` to `value`, at nesting `depth`; an object matches its keys
     /// with the atoms in `keys`, shared with its siblings.
-    fn diff(
+    fn diff<'s>(
         &self,
         value: &Value<'js>,
-        source: &serde_json::Value,
+        source: &'s serde_json::Value,
         depth: usize,
-        keys: &mut KeyAtoms<'js>,
+        keys: &mut KeyAtoms<'s, 'js>,
     ) -> rquickjs::Result<Patch> {
         match (value.type_of(), source) {
             (Type::String, serde_json::Value::String(old)) => {
@@ -217,7 +225,7 @@ impl<'a, 'js> ToJson<'a, 'js> {
     /// The change from `source` to a member read back as `member`, at nesting `depth`.
     fn diff_member(
         &self,
-        member: Member<'js>,
+        member: Member<'_, 'js>,
         source: &serde_json::Value,
         depth: usize,
     ) -> rquickjs::Result<Patch> {
@@ -239,7 +247,7 @@ impl<'a, 'js> ToJson<'a, 'js> {
     /// The JSON of a member read back; `None` for what `JSON.stringify` leaves out.
     fn member(
         &self,
-        member: Member<'js>,
+        member: Member<'_, 'js>,
         depth: usize,
     ) -> rquickjs::Result<Option<serde_json::Value>> {
         Ok(Some(match member {
@@ -256,12 +264,12 @@ impl<'a, 'js> ToJson<'a, 'js> {
     /// The members of `object` (with a plain prototype) that differ from `source`'s; `None`
     /// if it has an own `toJSON`, so is not plain data. Keys are matched as atoms from `keys`,
     /// in `source`'s order first (objects keep the order their keys were added in).
-    fn diff_members(
+    fn diff_members<'s>(
         &self,
         object: &Object<'js>,
-        source: &Map<String, serde_json::Value>,
+        source: &'s Map<String, serde_json::Value>,
         depth: usize,
-        keys: &mut KeyAtoms<'js>,
+        keys: &mut KeyAtoms<'s, 'js>,
     ) -> rquickjs::Result<Option<Members>> {
         /// A member of `source`, its atom, and whether `object` still has it.
         struct Entry<'s> {
@@ -275,7 +283,7 @@ impl<'a, 'js> ToJson<'a, 'js> {
             entries.push(Entry {
                 key,
                 old,
-                atom: keys.get(self.ctx, index, key)?,
+                atom: keys.get(self.atoms, self.ctx, index, key)?,
                 found: false,
             });
         }
@@ -304,7 +312,8 @@ impl<'a, 'js> ToJson<'a, 'js> {
                 }
                 None => {
                     if let Some(item) = self.member(item, depth + 1)? {
-                        changes.push((members.key(atom)?, Patch::Set(Some(item))));
+                        let key = self.atoms.borrow_mut().name(self.ctx, atom)?;
+                        changes.push((key, Patch::Set(Some(item))));
                     }
                 }
             }
@@ -501,8 +510,10 @@ impl Members {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+
     use super::{Patch, ToJson, number, object};
-    use crate::raw::{KeyAtoms, build};
+    use crate::raw::{Atoms, KeyAtoms, build};
     use crate::schema::keep_number_kinds;
     use rquickjs::{Context, Function, Object, Runtime};
     use serde_json::json;
@@ -516,15 +527,16 @@ mod tests {
     ) -> (serde_json::Value, serde_json::Value, bool) {
         let runtime = Runtime::new().unwrap();
         let context = Context::full(&runtime).unwrap();
+        let atoms = RefCell::new(Atoms::default());
         context.with(|ctx| {
             let serde_json::Value::Object(mut map) = source.clone() else {
                 panic!("the source is an object");
             };
-            let values = object(&ctx, &map, 0).unwrap();
+            let values = object(&ctx, &map, 0, &atoms).unwrap();
             let function: Function = ctx.eval(script).unwrap();
             function.call::<_, ()>((values.clone(),)).unwrap();
             let prototype: Object = ctx.eval("Object.prototype").unwrap();
-            let json = ToJson::new(&ctx, &prototype);
+            let json = ToJson::new(&ctx, &prototype, &atoms);
             let values = values.into_value();
             let mut converted = json.convert(&values).unwrap().unwrap();
             keep_number_kinds(&source, &mut converted);
@@ -690,16 +702,17 @@ mod tests {
     fn a_getter_that_throws_fails_the_read_back_and_leaves_the_values_alone() {
         let runtime = Runtime::new().unwrap();
         let context = Context::full(&runtime).unwrap();
+        let atoms = RefCell::new(Atoms::default());
         context.with(|ctx| {
             let source = rows();
             let map = source.as_object().unwrap();
-            let values = object(&ctx, map, 0).unwrap();
+            let values = object(&ctx, map, 0, &atoms).unwrap();
             let function: Function = ctx
                 .eval("(v) => { Object.defineProperty(v.response[1], 'area', { get() { throw new Error('no area'); }, enumerable: true }); }")
                 .unwrap();
             function.call::<_, ()>((values.clone(),)).unwrap();
             let prototype: Object = ctx.eval("Object.prototype").unwrap();
-            let json = ToJson::new(&ctx, &prototype);
+            let json = ToJson::new(&ctx, &prototype, &atoms);
             assert!(json.diff_object(&values.into_value(), map).is_err());
             let message = ctx
                 .catch()
@@ -728,12 +741,13 @@ mod tests {
     fn a_patch_of_unchanged_values_is_empty_at_every_level() {
         let runtime = Runtime::new().unwrap();
         let context = Context::full(&runtime).unwrap();
+        let atoms = RefCell::new(Atoms::default());
         context.with(|ctx| {
             let source = rows();
             let map = source.as_object().unwrap();
-            let values = object(&ctx, map, 0).unwrap().into_value();
+            let values = object(&ctx, map, 0, &atoms).unwrap().into_value();
             let prototype: Object = ctx.eval("Object.prototype").unwrap();
-            let json = ToJson::new(&ctx, &prototype);
+            let json = ToJson::new(&ctx, &prototype, &atoms);
             let row = values
                 .as_object()
                 .unwrap()
@@ -763,15 +777,16 @@ mod tests {
     fn json_goes_in_and_comes_back_unchanged_and_dates_as_json_writes_them() {
         let runtime = Runtime::new().unwrap();
         let context = Context::full(&runtime).unwrap();
+        let atoms = RefCell::new(Atoms::default());
         context.with(|ctx| {
             let value = json!({
                 "int": 3, "big": 9_007_199_254_740_993_i64, "float": 2.5, "neg": -7,
                 "text": "héllo ✓", "yes": true, "none": null,
                 "list": [1, "two", [3.5], { "four": 4 }], "empty": {}
             });
-            let js = build(&ctx, &value, 0, &mut KeyAtoms::new()).unwrap();
+            let js = build(&ctx, &value, 0, &atoms).unwrap();
             let prototype: Object = ctx.eval("Object.prototype").unwrap();
-            let json = ToJson::new(&ctx, &prototype);
+            let json = ToJson::new(&ctx, &prototype, &atoms);
             let mut back = json.convert(&js).unwrap().unwrap();
             // 2^53 + 1 is not a JavaScript number; it comes back rounded, as JSON.parse does.
             assert_eq!(back["big"], json!(9_007_199_254_740_992_i64));
@@ -796,12 +811,13 @@ mod tests {
     fn nesting_beyond_the_limit_is_refused_on_the_way_in() {
         let runtime = Runtime::new().unwrap();
         let context = Context::full(&runtime).unwrap();
+        let atoms = RefCell::new(Atoms::default());
         let mut deep = json!(1);
         for _ in 0..300 {
             deep = json!([deep]);
         }
         context.with(|ctx| {
-            assert!(build(&ctx, &deep, 0, &mut KeyAtoms::new()).is_err());
+            assert!(build(&ctx, &deep, 0, &atoms).is_err());
             let message = ctx
                 .catch()
                 .as_exception()

@@ -14,8 +14,12 @@
 
 #![allow(unsafe_code)]
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::c_char;
 use std::ptr;
+
+use foldhash::fast::RandomState;
 
 use rquickjs::{Ctx, Error, Exception, Object, Value, qjs};
 
@@ -23,86 +27,168 @@ use rquickjs::{Ctx, Error, Exception, Object, Value, qjs};
 /// reach a recursion limit), and goes through `JSON.stringify` on the way back.
 pub(crate) const MAX_DEPTH: usize = 256;
 
-/// The atoms of the keys of sibling objects, by position: the rows of a list share their
-/// keys, so each key is made an atom once per list (not once per row) and matched as an
-/// integer after. Making one costs nothing until a key is asked for.
-pub(crate) struct KeyAtoms<'js> {
-    /// The context the atoms belong to, set with the first atom.
-    ctx: Option<Ctx<'js>>,
-    atoms: Vec<(Box<str>, qjs::JSAtom)>,
+/// Keys a worker keeps atoms for across calls ([`Atoms`]), and the longest key kept: enough
+/// for the columns of every table of an application, bounded so that keys made up by data
+/// (JSON columns with generated keys) cannot grow a worker's memory without end.
+const CACHED_KEYS: usize = 4096;
+const CACHED_KEY_LEN: usize = 64;
+
+/// The atoms of object keys a worker has converted, kept across its calls: the same columns
+/// come back call after call, and making an atom (hashing the key, looking it up in the
+/// runtime's table) and freeing it again was a tenth of a list hook's conversion. Also keeps
+/// the names of atoms read back (keys the scripts added), so each is read out of QuickJS once.
+///
+/// Each entry holds one reference to its atom, so an atom number cannot be reused for another
+/// key while cached. Must be dropped before its runtime is freed.
+#[derive(Default)]
+pub(crate) struct Atoms {
+    /// The runtime the atoms belong to, set with the first one kept.
+    runtime: Option<ptr::NonNull<qjs::JSRuntime>>,
+    keys: HashMap<Box<str>, qjs::JSAtom, RandomState>,
+    names: HashMap<qjs::JSAtom, Box<str>, RandomState>,
 }
 
-impl<'js> KeyAtoms<'js> {
+impl Atoms {
+    /// The atom of `key`, and whether this cache keeps it (else the caller owns it).
+    fn atom(&mut self, ctx: &Ctx<'_>, key: &str) -> rquickjs::Result<(qjs::JSAtom, bool)> {
+        if let Some(atom) = self.keys.get(key) {
+            return Ok((*atom, true));
+        }
+        let raw = ctx.as_raw().as_ptr();
+        // SAFETY: `raw` is a live context; the bytes are valid for `key.len()`.
+        let atom = unsafe {
+            qjs::JS_NewAtomLen(raw, key.as_ptr().cast::<c_char>(), key.len() as qjs::size_t)
+        };
+        if atom == qjs::JS_ATOM_NULL {
+            return Err(Error::Exception);
+        }
+        let keep = self.keys.len() < CACHED_KEYS && key.len() <= CACHED_KEY_LEN;
+        if keep {
+            self.set_runtime(raw);
+            self.keys.insert(Box::from(key), atom);
+        }
+        Ok((atom, keep))
+    }
+
+    /// The string of a live atom.
+    pub(crate) fn name(&mut self, ctx: &Ctx<'_>, atom: qjs::JSAtom) -> rquickjs::Result<String> {
+        if let Some(name) = self.names.get(&atom) {
+            return Ok(String::from(&**name));
+        }
+        let raw = ctx.as_raw().as_ptr();
+        let mut len = 0;
+        // SAFETY: `atom` is live (the caller holds it); the buffer is freed below.
+        let text = unsafe { qjs::JS_AtomToCStringLen(raw, &mut len, atom) };
+        if text.is_null() {
+            return Err(Error::Exception);
+        }
+        // SAFETY: the buffer holds `len` bytes until freed.
+        let bytes = unsafe { std::slice::from_raw_parts(text.cast::<u8>(), len as usize) };
+        let name = std::str::from_utf8(bytes).map(str::to_owned);
+        // SAFETY: `text` came from `JS_AtomToCStringLen` and is freed once.
+        unsafe { qjs::JS_FreeCString(raw, text) };
+        let name = name.map_err(Error::from)?;
+        if self.names.len() < CACHED_KEYS && name.len() <= CACHED_KEY_LEN {
+            self.set_runtime(raw);
+            // SAFETY: `atom` is live; the new reference is owned by the entry.
+            let atom = unsafe { qjs::JS_DupAtom(raw, atom) };
+            self.names.insert(atom, Box::from(name.as_str()));
+        }
+        Ok(name)
+    }
+
+    fn set_runtime(&mut self, ctx: *mut qjs::JSContext) {
+        if self.runtime.is_none() {
+            // SAFETY: `ctx` is a live context.
+            self.runtime = ptr::NonNull::new(unsafe { qjs::JS_GetRuntime(ctx) });
+        }
+    }
+}
+
+impl Drop for Atoms {
+    fn drop(&mut self) {
+        let Some(runtime) = self.runtime else {
+            return;
+        };
+        let atoms = self.keys.drain().map(|(_, atom)| atom);
+        for atom in atoms.chain(self.names.drain().map(|(atom, _)| atom)) {
+            // SAFETY: each entry owns one reference to an atom of this runtime, which is
+            // still alive (the cache drops first).
+            unsafe { qjs::JS_FreeAtomRT(runtime.as_ptr(), atom) };
+        }
+    }
+}
+
+/// The atoms of the keys of sibling objects, by position: the rows of a list share their
+/// keys, so each key is looked up once per list (not once per row) and matched as an integer
+/// after. Making one costs nothing until a key is asked for.
+pub(crate) struct KeyAtoms<'s, 'js> {
+    /// The context of the atoms this owns (those [`Atoms`] did not keep).
+    ctx: Option<Ctx<'js>>,
+    atoms: Vec<(&'s str, qjs::JSAtom)>,
+    owned: Vec<qjs::JSAtom>,
+}
+
+impl<'s, 'js> KeyAtoms<'s, 'js> {
     /// Atoms for one object's keys.
     pub(crate) fn new() -> Self {
         KeyAtoms {
             ctx: None,
             atoms: Vec::new(),
+            owned: Vec::new(),
         }
     }
 
     /// The atom of `key`, the `index`th key of its object (keys are asked for in order).
     pub(crate) fn get(
         &mut self,
+        cache: &RefCell<Atoms>,
         ctx: &Ctx<'js>,
         index: usize,
-        key: &str,
+        key: &'s str,
     ) -> rquickjs::Result<qjs::JSAtom> {
         if let Some((cached, atom)) = self.atoms.get(index)
-            && **cached == *key
+            && *cached == key
         {
             return Ok(*atom);
         }
-        let ctx = self
-            .ctx
-            .get_or_insert_with(|| ctx.clone())
-            .as_raw()
-            .as_ptr();
-        // SAFETY: `ctx` is the live context of `'js`; the bytes are valid for `key.len()`.
-        let atom = unsafe {
-            qjs::JS_NewAtomLen(ctx, key.as_ptr().cast::<c_char>(), key.len() as qjs::size_t)
-        };
-        if atom == qjs::JS_ATOM_NULL {
-            return Err(Error::Exception);
+        let (atom, kept) = cache.borrow_mut().atom(ctx, key)?;
+        if !kept {
+            self.ctx.get_or_insert_with(|| ctx.clone());
+            self.owned.push(atom);
         }
-        let entry = (Box::from(key), atom);
         match self.atoms.get_mut(index) {
-            Some(slot) => {
-                // SAFETY: the atom in the slot is owned by `self` and no longer used.
-                unsafe { qjs::JS_FreeAtom(ctx, slot.1) };
-                *slot = entry;
-            }
-            None => self.atoms.push(entry),
+            Some(slot) => *slot = (key, atom),
+            None => self.atoms.push((key, atom)),
         }
         Ok(atom)
     }
 }
 
-impl Drop for KeyAtoms<'_> {
+impl Drop for KeyAtoms<'_, '_> {
     fn drop(&mut self) {
         let Some(ctx) = &self.ctx else {
             return;
         };
         let ctx = ctx.as_raw().as_ptr();
-        for (_, atom) in self.atoms.drain(..) {
-            // SAFETY: each atom was made by `JS_NewAtomLen` on this context and is owned here.
+        for atom in self.owned.drain(..) {
+            // SAFETY: each atom was made on this context and is owned here.
             unsafe { qjs::JS_FreeAtom(ctx, atom) };
         }
     }
 }
 
-/// Builds the JavaScript value of a JSON value, as `JSON.parse` would; an object takes its
-/// keys' atoms from `keys`, shared with its siblings. Members and items are *defined*, so a
-/// setter a script left on `Object.prototype` or `Array.prototype` is not called and a key
-/// named `__proto__` is a key.
+/// Builds the JavaScript value of a JSON value, as `JSON.parse` would. Members and items are
+/// *defined*, so a setter a script left on `Object.prototype` or `Array.prototype` is not
+/// called and a key named `__proto__` is a key.
 #[cfg(test)]
 pub(crate) fn build<'js>(
     ctx: &Ctx<'js>,
     value: &serde_json::Value,
     depth: usize,
-    keys: &mut KeyAtoms<'js>,
+    atoms: &RefCell<Atoms>,
 ) -> rquickjs::Result<Value<'js>> {
-    let raw = build_raw(ctx, value, depth, keys)?;
+    let raw = build_raw(ctx, value, depth, &mut KeyAtoms::new(), atoms)?;
     // SAFETY: `raw` is an owned value of this context, handed to the `Value` that frees it.
     Ok(unsafe { Value::from_raw(ctx.clone(), raw) })
 }
@@ -112,9 +198,9 @@ pub(crate) fn members<'js>(
     ctx: &Ctx<'js>,
     map: &serde_json::Map<String, serde_json::Value>,
     depth: usize,
-    keys: &mut KeyAtoms<'js>,
+    atoms: &RefCell<Atoms>,
 ) -> rquickjs::Result<Object<'js>> {
-    let raw = members_raw(ctx, map, depth, keys)?;
+    let raw = members_raw(ctx, map, depth, &mut KeyAtoms::new(), atoms)?;
     // SAFETY: as in `build`; the value is an object.
     let value = unsafe { Value::from_raw(ctx.clone(), raw) };
     Ok(value.into_object().expect("JS_NewObject makes an object"))
@@ -141,6 +227,27 @@ impl Drop for Owned<'_, '_> {
     }
 }
 
+/// Owned raw values, freed on drop unless taken.
+struct OwnedValues<'a, 'js> {
+    ctx: &'a Ctx<'js>,
+    values: Vec<qjs::JSValue>,
+}
+
+impl OwnedValues<'_, '_> {
+    fn take(mut self) -> Vec<qjs::JSValue> {
+        std::mem::take(&mut self.values)
+    }
+}
+
+impl Drop for OwnedValues<'_, '_> {
+    fn drop(&mut self) {
+        for value in self.values.drain(..) {
+            // SAFETY: each value is owned here and freed once.
+            unsafe { qjs::JS_FreeValue(self.ctx.as_raw().as_ptr(), value) };
+        }
+    }
+}
+
 /// `value` if it is not the exception marker.
 fn checked(value: qjs::JSValue) -> rquickjs::Result<qjs::JSValue> {
     // SAFETY: reading a tag has no preconditions.
@@ -151,11 +258,13 @@ fn checked(value: qjs::JSValue) -> rquickjs::Result<qjs::JSValue> {
     }
 }
 
-fn build_raw<'js>(
+/// Builds `value`; an object takes its keys' atoms from `keys`, shared with its siblings.
+fn build_raw<'s, 'js>(
     ctx: &Ctx<'js>,
-    value: &serde_json::Value,
+    value: &'s serde_json::Value,
     depth: usize,
-    keys: &mut KeyAtoms<'js>,
+    keys: &mut KeyAtoms<'s, 'js>,
+    atoms: &RefCell<Atoms>,
 ) -> rquickjs::Result<qjs::JSValue> {
     if depth > MAX_DEPTH {
         return Err(Exception::throw_range(
@@ -179,37 +288,33 @@ fn build_raw<'js>(
             })?
         }
         serde_json::Value::Array(items) => {
-            // SAFETY: `raw` is the live context.
-            let array = Owned {
+            let count = i32::try_from(items.len()).map_err(|_| {
+                Exception::throw_range(ctx, "the hook context has an array too long")
+            })?;
+            let mut values = OwnedValues {
                 ctx,
-                value: checked(unsafe { qjs::JS_NewArray(raw) })?,
+                values: Vec::with_capacity(items.len()),
             };
             let mut item_keys = KeyAtoms::new();
-            for (index, item) in items.iter().enumerate() {
-                let index = u32::try_from(index).map_err(|_| {
-                    Exception::throw_range(ctx, "the hook context has an array too long")
-                })?;
-                let item = build_raw(ctx, item, depth + 1, &mut item_keys)?;
-                let flags = (qjs::JS_PROP_C_W_E | qjs::JS_PROP_THROW) as i32;
-                // SAFETY: `array.value` is a live array; `item` is owned and taken by the call.
-                if unsafe {
-                    qjs::JS_DefinePropertyValueUint32(raw, array.value, index, item, flags)
-                } < 0
-                {
-                    return Err(Error::Exception);
-                }
+            for item in items {
+                let item = build_raw(ctx, item, depth + 1, &mut item_keys, atoms)?;
+                values.values.push(item);
             }
-            array.take()
+            let values = values.take();
+            // SAFETY: `raw` is the live context; the call takes every value (and frees them
+            // if it fails), so they are not freed here.
+            checked(unsafe { qjs::JS_NewArrayFrom(raw, count, values.as_ptr()) })?
         }
-        serde_json::Value::Object(map) => members_raw(ctx, map, depth, keys)?,
+        serde_json::Value::Object(map) => members_raw(ctx, map, depth, keys, atoms)?,
     })
 }
 
-fn members_raw<'js>(
+fn members_raw<'s, 'js>(
     ctx: &Ctx<'js>,
-    map: &serde_json::Map<String, serde_json::Value>,
+    map: &'s serde_json::Map<String, serde_json::Value>,
     depth: usize,
-    keys: &mut KeyAtoms<'js>,
+    keys: &mut KeyAtoms<'s, 'js>,
+    atoms: &RefCell<Atoms>,
 ) -> rquickjs::Result<qjs::JSValue> {
     let raw = ctx.as_raw().as_ptr();
     // SAFETY: `raw` is the live context.
@@ -218,11 +323,11 @@ fn members_raw<'js>(
         value: checked(unsafe { qjs::JS_NewObject(raw) })?,
     };
     for (index, (key, item)) in map.iter().enumerate() {
-        let atom = keys.get(ctx, index, key)?;
-        let item = build_raw(ctx, item, depth + 1, &mut KeyAtoms::new())?;
+        let atom = keys.get(atoms, ctx, index, key)?;
+        let item = build_raw(ctx, item, depth + 1, &mut KeyAtoms::new(), atoms)?;
         let flags = (qjs::JS_PROP_C_W_E | qjs::JS_PROP_THROW) as i32;
-        // SAFETY: `object.value` is a live object, `atom` a live atom owned by `keys`; `item`
-        // is owned and taken by the call.
+        // SAFETY: `object.value` is a live object, `atom` a live atom (held by `keys` or
+        // `atoms`); `item` is owned and taken by the call.
         if unsafe { qjs::JS_DefinePropertyValue(raw, object.value, atom, item, flags) } < 0 {
             return Err(Error::Exception);
         }
@@ -232,24 +337,24 @@ fn members_raw<'js>(
 
 /// A member's value as read back: JSON-like primitives without a safe wrapper, the rest as a
 /// [`Value`].
-pub(crate) enum Member<'js> {
+pub(crate) enum Member<'a, 'js> {
     Int(i32),
     Float(f64),
     Bool(bool),
     Null,
     /// `undefined`, which `JSON.stringify` leaves out.
     Undefined,
-    String(Text<'js>),
+    String(Text<'a, 'js>),
     Other(Value<'js>),
 }
 
 /// A JavaScript string value, owned.
-pub(crate) struct Text<'js> {
-    ctx: Ctx<'js>,
+pub(crate) struct Text<'a, 'js> {
+    ctx: &'a Ctx<'js>,
     value: qjs::JSValue,
 }
 
-impl Text<'_> {
+impl Text<'_, '_> {
     /// Whether the string is `other` (as UTF-8: a string with a lone surrogate is never equal).
     pub(crate) fn is(&self, other: &str) -> rquickjs::Result<bool> {
         self.with_bytes(|bytes| bytes == other.as_bytes())
@@ -279,7 +384,7 @@ impl Text<'_> {
     }
 }
 
-impl Drop for Text<'_> {
+impl Drop for Text<'_, '_> {
     fn drop(&mut self) {
         // SAFETY: the string is owned here and freed once.
         unsafe { qjs::JS_FreeValue(self.ctx.as_raw().as_ptr(), self.value) };
@@ -287,7 +392,7 @@ impl Drop for Text<'_> {
 }
 
 /// Classifies an owned raw value.
-fn member<'js>(ctx: &Ctx<'js>, value: qjs::JSValue) -> Member<'js> {
+fn member<'a, 'js>(ctx: &'a Ctx<'js>, value: qjs::JSValue) -> Member<'a, 'js> {
     // SAFETY: reading the tag and payload of a value whose tag says what it holds.
     unsafe {
         match qjs::JS_VALUE_GET_TAG(value) {
@@ -296,10 +401,7 @@ fn member<'js>(ctx: &Ctx<'js>, value: qjs::JSValue) -> Member<'js> {
             qjs::JS_TAG_BOOL => Member::Bool(qjs::JS_VALUE_GET_INT(value) != 0),
             qjs::JS_TAG_NULL => Member::Null,
             qjs::JS_TAG_UNDEFINED => Member::Undefined,
-            qjs::JS_TAG_STRING => Member::String(Text {
-                ctx: ctx.clone(),
-                value,
-            }),
+            qjs::JS_TAG_STRING => Member::String(Text { ctx, value }),
             _ => Member::Other(Value::from_raw(ctx.clone(), value)),
         }
     }
@@ -345,7 +447,7 @@ impl<'a, 'js> Members<'a, 'js> {
     }
 
     /// The next member: its key's atom and its value.
-    pub(crate) fn next(&mut self) -> Option<rquickjs::Result<(qjs::JSAtom, Member<'js>)>> {
+    pub(crate) fn next(&mut self) -> Option<rquickjs::Result<(qjs::JSAtom, Member<'a, 'js>)>> {
         if self.next >= self.len {
             return None;
         }
@@ -358,23 +460,6 @@ impl<'a, 'js> Members<'a, 'js> {
             unsafe { qjs::JS_GetProperty(self.ctx.as_raw().as_ptr(), self.object.as_raw(), atom) };
         Some(checked(value).map(|value| (atom, member(self.ctx, value))))
     }
-
-    /// The string of a key's atom.
-    pub(crate) fn key(&self, atom: qjs::JSAtom) -> rquickjs::Result<String> {
-        let raw = self.ctx.as_raw().as_ptr();
-        let mut len = 0;
-        // SAFETY: `atom` is live (owned by this table); the buffer is freed below.
-        let text = unsafe { qjs::JS_AtomToCStringLen(raw, &mut len, atom) };
-        if text.is_null() {
-            return Err(Error::Exception);
-        }
-        // SAFETY: the buffer holds `len` bytes until freed.
-        let bytes = unsafe { std::slice::from_raw_parts(text.cast::<u8>(), len as usize) };
-        let key = std::str::from_utf8(bytes).map(str::to_owned);
-        // SAFETY: `text` came from `JS_AtomToCStringLen` and is freed once.
-        unsafe { qjs::JS_FreeCString(raw, text) };
-        key.map_err(Error::from)
-    }
 }
 
 impl Drop for Members<'_, '_> {
@@ -386,3 +471,127 @@ impl Drop for Members<'_, '_> {
 
 /// The atom `toJSON`, predefined by QuickJS (never freed).
 pub(crate) const TO_JSON: qjs::JSAtom = qjs::JS_ATOM_toJSON as qjs::JSAtom;
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use rquickjs::{Context, Function, Object, Runtime};
+    use serde_json::{Map, Value, json};
+
+    use super::{Atoms, CACHED_KEY_LEN, CACHED_KEYS};
+    use crate::convert::{ToJson, object};
+
+    /// Builds `source`, runs `script` on it and applies what the read back found.
+    fn run(
+        ctx: &rquickjs::Ctx<'_>,
+        atoms: &RefCell<Atoms>,
+        script: &str,
+        source: &mut Map<String, Value>,
+    ) {
+        let values = object(ctx, source, 0, atoms).unwrap();
+        let function: Function = ctx.eval(script).unwrap();
+        function.call::<_, ()>((values.clone(),)).unwrap();
+        let prototype: Object = ctx.eval("Object.prototype").unwrap();
+        let json = ToJson::new(ctx, &prototype, atoms);
+        let changes = json
+            .diff_object(&values.into_value(), source)
+            .unwrap()
+            .unwrap();
+        changes.apply(source);
+    }
+
+    #[test]
+    fn keys_keep_their_atoms_across_calls_and_added_keys_their_names() {
+        let runtime = Runtime::new().unwrap();
+        let context = Context::full(&runtime).unwrap();
+        let atoms = RefCell::new(Atoms::default());
+        context.with(|ctx| {
+            let mut source =
+                json!({ "rows": [{ "id": 1, "name": "a" }, { "id": 2, "name": "b" }] })
+                    .as_object()
+                    .unwrap()
+                    .clone();
+            run(
+                &ctx,
+                &atoms,
+                "(v) => { for (const r of v.rows) r.added = r.id * 2; }",
+                &mut source,
+            );
+            assert_eq!(
+                source["rows"],
+                json!([{ "id": 1, "name": "a", "added": 2 }, { "id": 2, "name": "b", "added": 4 }])
+            );
+            let first: Vec<_> = {
+                let cache = atoms.borrow();
+                let mut keys: Vec<_> = cache
+                    .keys
+                    .iter()
+                    .map(|(k, a)| (k.to_string(), *a))
+                    .collect();
+                keys.sort();
+                assert_eq!(
+                    keys.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+                    ["id", "name", "rows"]
+                );
+                assert_eq!(
+                    cache.names.values().map(|n| &**n).collect::<Vec<_>>(),
+                    ["added"]
+                );
+                keys
+            };
+            run(
+                &ctx,
+                &atoms,
+                "(v) => { for (const r of v.rows) { delete r.added; r.other = 1; } }",
+                &mut source,
+            );
+            assert_eq!(
+                source["rows"],
+                json!([{ "id": 1, "name": "a", "other": 1 }, { "id": 2, "name": "b", "other": 1 }])
+            );
+            let cache = atoms.borrow();
+            for (key, atom) in &first {
+                assert_eq!(
+                    cache.keys.get(key.as_str()),
+                    Some(atom),
+                    "{key} kept its atom"
+                );
+            }
+            let mut names: Vec<_> = cache.names.values().map(|n| &**n).collect();
+            names.sort();
+            assert_eq!(names, ["added", "other"]);
+        });
+    }
+
+    #[test]
+    fn past_the_bound_keys_convert_the_same_and_are_not_kept() {
+        let runtime = Runtime::new().unwrap();
+        let context = Context::full(&runtime).unwrap();
+        let atoms = RefCell::new(Atoms::default());
+        let long = "k".repeat(CACHED_KEY_LEN + 1);
+        context.with(|ctx| {
+            let mut wide: Map<String, Value> =
+                (0..CACHED_KEYS + 10).map(|i| (format!("key{i}"), json!(i))).collect();
+            wide.insert(long.clone(), json!("long"));
+            let mut source = Map::new();
+            source.insert("wide".into(), Value::Object(wide.clone()));
+            let script = format!(
+                "(v) => {{ v.wide.key0 += 1; v.wide.key{last} += 1; v.wide['{long}'] += '!'; for (let i = 0; i < {n}; i++) v.wide['new' + i] = i; }}",
+                last = CACHED_KEYS + 9,
+                n = CACHED_KEYS + 10,
+            );
+            run(&ctx, &atoms, &script, &mut source);
+            let wide_back = source["wide"].as_object().unwrap();
+            assert_eq!(wide_back.len(), 2 * (CACHED_KEYS + 10) + 1);
+            assert_eq!(wide_back["key0"], json!(1));
+            assert_eq!(wide_back[&format!("key{}", CACHED_KEYS + 9)], json!(CACHED_KEYS + 10));
+            assert_eq!(wide_back[&long], json!("long!"));
+            assert_eq!(wide_back[&format!("new{}", CACHED_KEYS + 9)], json!(CACHED_KEYS + 9));
+            let cache = atoms.borrow();
+            assert_eq!(cache.keys.len(), CACHED_KEYS);
+            assert!(!cache.keys.contains_key(long.as_str()));
+            assert_eq!(cache.names.len(), CACHED_KEYS);
+        });
+    }
+}

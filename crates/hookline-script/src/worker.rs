@@ -32,6 +32,7 @@ use crate::body::SourceMap;
 use crate::convert::{self, ToJson};
 use crate::error::{Limit, Location, ScriptError, shorten};
 use crate::pool::PoolConfig;
+use crate::raw::Atoms;
 use crate::source::{Role, Script, ScriptInner, Style};
 use crate::tables::{TableError, TableRequest};
 
@@ -533,6 +534,8 @@ struct Prelude {
 /// A worker's runtime, context and compiled scripts. Fields drop in order: the persistent
 /// values before the context, the context before the runtime.
 struct Engine {
+    /// Declared first: its atoms are freed before the runtime (fields drop in order).
+    atoms: RefCell<Atoms>,
     compiled: HashMap<u64, Compiled>,
     prelude: Prelude,
     context: Context,
@@ -569,6 +572,7 @@ impl Engine {
             })
         })?;
         Ok(Engine {
+            atoms: RefCell::default(),
             compiled: HashMap::new(),
             prelude,
             context,
@@ -609,6 +613,7 @@ impl Engine {
         tables: bool,
     ) -> Result<CallOutput, ScriptError> {
         let Engine {
+            atoms,
             compiled,
             prelude,
             context,
@@ -622,6 +627,7 @@ impl Engine {
                 ctx: &ctx,
                 state,
                 config,
+                atoms,
                 rejection: prelude
                     .rejection
                     .clone()
@@ -944,6 +950,7 @@ struct Run<'a, 'js> {
     ctx: &'a Ctx<'js>,
     state: &'a CallState,
     config: &'a PoolConfig,
+    atoms: &'a RefCell<Atoms>,
     rejection: Function<'js>,
     body_context: Function<'js>,
     function_args: Function<'js>,
@@ -984,7 +991,7 @@ impl<'js> Run<'_, 'js> {
             return Err(engine_error(None, "a call without scripts"));
         };
         self.state.start(&first.inner.name, self.config);
-        let values = convert::object(ctx, source, 0)
+        let values = convert::object(ctx, source, 0, self.atoms)
             .map_err(|e| self.error(self.fail(e, &first.inner), &first.inner))?
             .into_value();
         let mut prepared = Prepared::default();
@@ -1153,7 +1160,7 @@ impl<'js> Run<'_, 'js> {
     }
 
     fn json(&self) -> ToJson<'_, 'js> {
-        ToJson::new(self.ctx, &self.object_prototype)
+        ToJson::new(self.ctx, &self.object_prototype, self.atoms)
     }
 
     /// Runs what the scripts left queued (un-awaited promises), within the last script's time
