@@ -172,6 +172,8 @@ mod convert;
 mod error;
 mod pipeline;
 mod pool;
+// The one module with `unsafe` code (the workspace denies it): direct QuickJS calls for
+// converting hook contexts, each with its ownership rule written down.
 mod raw;
 mod schema;
 mod source;
