@@ -8,9 +8,10 @@
 //! ([`Value`]) only for what the callers convert the slow way (objects, arrays, exotic values).
 //!
 //! Every raw value here is owned by exactly one place: a value returned by QuickJS is either
-//! given to a call that takes it (`JS_DefinePropertyValue*`), wrapped in a [`Value`] (which
-//! frees it), or freed before the function returns, on every path. Atoms are owned by
-//! [`KeyAtoms`] and freed when it drops.
+//! given to a call that takes it (`JS_DefinePropertyValue`, `JS_NewArrayFrom`), wrapped in a
+//! [`Value`] (which frees it), or freed before the function returns, on every path. An atom of
+//! a key is owned by the worker's [`Atoms`] (freed when the worker's engine goes) or, past its
+//! bound, by the call's [`KeyAtoms`] (freed when it drops).
 
 #![allow(unsafe_code)]
 
