@@ -66,7 +66,9 @@ pub struct PoolConfig {
     /// take. A script still running then is interrupted.
     pub time_limit: Duration,
     /// The memory, in bytes, of each runtime's JavaScript heap (a worker's, or a calling
-    /// thread's): compiled scripts and the values of the running call. `0` means no limit.
+    /// thread's): compiled scripts, the values of the running call, and the names of up to
+    /// 4096 object keys (of at most 64 bytes) the runtime keeps between calls, well under
+    /// 1 MiB. `0` means no limit.
     pub memory_limit: usize,
     /// The JavaScript stack, in bytes; unbounded recursion stops here. Worker threads get a
     /// native stack comfortably larger.
