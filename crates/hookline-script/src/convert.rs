@@ -509,14 +509,35 @@ impl Members {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::cell::RefCell;
 
     use super::{Patch, ToJson, number, object};
     use crate::raw::{Atoms, KeyAtoms, build};
     use crate::schema::keep_number_kinds;
-    use rquickjs::{Context, Function, Object, Runtime};
-    use serde_json::json;
+    use rquickjs::{Context, Ctx, Function, Object, Runtime};
+    use serde_json::{Map, json};
+
+    /// Runs `f` in a fresh runtime, with a key-atom cache that is dropped before it.
+    pub(crate) fn in_context<R>(f: impl FnOnce(&Ctx<'_>, &RefCell<Atoms>) -> R) -> R {
+        let runtime = Runtime::new().unwrap();
+        let context = Context::full(&runtime).unwrap();
+        let atoms = RefCell::new(Atoms::default());
+        context.with(|ctx| f(&ctx, &atoms))
+    }
+
+    /// Builds the values of `source` and calls `script`, a function of them, on them.
+    pub(crate) fn run_script<'js>(
+        ctx: &Ctx<'js>,
+        atoms: &RefCell<Atoms>,
+        script: &str,
+        source: &Map<String, serde_json::Value>,
+    ) -> Object<'js> {
+        let values = object(ctx, source, 0, atoms).unwrap();
+        let function: Function = ctx.eval(script).unwrap();
+        function.call::<_, ()>((values.clone(),)).unwrap();
+        values
+    }
 
     /// Runs `script` (a function of the values) on `source` and returns the values read back
     /// both ways: patched in place, and converted whole as before patches existed (then number
@@ -525,18 +546,13 @@ mod tests {
         script: &str,
         source: serde_json::Value,
     ) -> (serde_json::Value, serde_json::Value, bool) {
-        let runtime = Runtime::new().unwrap();
-        let context = Context::full(&runtime).unwrap();
-        let atoms = RefCell::new(Atoms::default());
-        context.with(|ctx| {
+        in_context(|ctx, atoms| {
             let serde_json::Value::Object(mut map) = source.clone() else {
                 panic!("the source is an object");
             };
-            let values = object(&ctx, &map, 0, &atoms).unwrap();
-            let function: Function = ctx.eval(script).unwrap();
-            function.call::<_, ()>((values.clone(),)).unwrap();
+            let values = run_script(ctx, atoms, script, &map);
             let prototype: Object = ctx.eval("Object.prototype").unwrap();
-            let json = ToJson::new(&ctx, &prototype, &atoms);
+            let json = ToJson::new(ctx, &prototype, atoms);
             let values = values.into_value();
             let mut converted = json.convert(&values).unwrap().unwrap();
             keep_number_kinds(&source, &mut converted);
@@ -700,19 +716,17 @@ mod tests {
 
     #[test]
     fn a_getter_that_throws_fails_the_read_back_and_leaves_the_values_alone() {
-        let runtime = Runtime::new().unwrap();
-        let context = Context::full(&runtime).unwrap();
-        let atoms = RefCell::new(Atoms::default());
-        context.with(|ctx| {
+        in_context(|ctx, atoms| {
             let source = rows();
             let map = source.as_object().unwrap();
-            let values = object(&ctx, map, 0, &atoms).unwrap();
-            let function: Function = ctx
-                .eval("(v) => { Object.defineProperty(v.response[1], 'area', { get() { throw new Error('no area'); }, enumerable: true }); }")
-                .unwrap();
-            function.call::<_, ()>((values.clone(),)).unwrap();
+            let values = run_script(
+                ctx,
+                atoms,
+                "(v) => { Object.defineProperty(v.response[1], 'area', { get() { throw new Error('no area'); }, enumerable: true }); }",
+                map,
+            );
             let prototype: Object = ctx.eval("Object.prototype").unwrap();
-            let json = ToJson::new(&ctx, &prototype, &atoms);
+            let json = ToJson::new(ctx, &prototype, atoms);
             assert!(json.diff_object(&values.into_value(), map).is_err());
             let message = ctx
                 .catch()
@@ -739,15 +753,12 @@ mod tests {
 
     #[test]
     fn a_patch_of_unchanged_values_is_empty_at_every_level() {
-        let runtime = Runtime::new().unwrap();
-        let context = Context::full(&runtime).unwrap();
-        let atoms = RefCell::new(Atoms::default());
-        context.with(|ctx| {
+        in_context(|ctx, atoms| {
             let source = rows();
             let map = source.as_object().unwrap();
-            let values = object(&ctx, map, 0, &atoms).unwrap().into_value();
+            let values = object(ctx, map, 0, atoms).unwrap().into_value();
             let prototype: Object = ctx.eval("Object.prototype").unwrap();
-            let json = ToJson::new(&ctx, &prototype, &atoms);
+            let json = ToJson::new(ctx, &prototype, atoms);
             let row = values
                 .as_object()
                 .unwrap()
@@ -775,18 +786,15 @@ mod tests {
 
     #[test]
     fn json_goes_in_and_comes_back_unchanged_and_dates_as_json_writes_them() {
-        let runtime = Runtime::new().unwrap();
-        let context = Context::full(&runtime).unwrap();
-        let atoms = RefCell::new(Atoms::default());
-        context.with(|ctx| {
+        in_context(|ctx, atoms| {
             let value = json!({
                 "int": 3, "big": 9_007_199_254_740_993_i64, "float": 2.5, "neg": -7,
                 "text": "héllo ✓", "yes": true, "none": null,
                 "list": [1, "two", [3.5], { "four": 4 }], "empty": {}
             });
-            let js = build(&ctx, &value, 0, &atoms).unwrap();
+            let js = build(ctx, &value, 0, atoms).unwrap();
             let prototype: Object = ctx.eval("Object.prototype").unwrap();
-            let json = ToJson::new(&ctx, &prototype, &atoms);
+            let json = ToJson::new(ctx, &prototype, atoms);
             let mut back = json.convert(&js).unwrap().unwrap();
             // 2^53 + 1 is not a JavaScript number; it comes back rounded, as JSON.parse does.
             assert_eq!(back["big"], json!(9_007_199_254_740_992_i64));
@@ -809,15 +817,12 @@ mod tests {
 
     #[test]
     fn nesting_beyond_the_limit_is_refused_on_the_way_in() {
-        let runtime = Runtime::new().unwrap();
-        let context = Context::full(&runtime).unwrap();
-        let atoms = RefCell::new(Atoms::default());
         let mut deep = json!(1);
         for _ in 0..300 {
             deep = json!([deep]);
         }
-        context.with(|ctx| {
-            assert!(build(&ctx, &deep, 0, &atoms).is_err());
+        in_context(|ctx, atoms| {
+            assert!(build(ctx, &deep, 0, atoms).is_err());
             let message = ctx
                 .catch()
                 .as_exception()

@@ -477,11 +477,12 @@ pub(crate) const TO_JSON: qjs::JSAtom = qjs::JS_ATOM_toJSON as qjs::JSAtom;
 mod tests {
     use std::cell::RefCell;
 
-    use rquickjs::{Context, Function, Object, Runtime};
+    use rquickjs::Object;
     use serde_json::{Map, Value, json};
 
     use super::{Atoms, CACHED_KEY_LEN, CACHED_KEYS};
-    use crate::convert::{ToJson, object};
+    use crate::convert::ToJson;
+    use crate::convert::tests::{in_context, run_script};
 
     /// Builds `source`, runs `script` on it and applies what the read back found.
     fn run(
@@ -490,9 +491,7 @@ mod tests {
         script: &str,
         source: &mut Map<String, Value>,
     ) {
-        let values = object(ctx, source, 0, atoms).unwrap();
-        let function: Function = ctx.eval(script).unwrap();
-        function.call::<_, ()>((values.clone(),)).unwrap();
+        let values = run_script(ctx, atoms, script, source);
         let prototype: Object = ctx.eval("Object.prototype").unwrap();
         let json = ToJson::new(ctx, &prototype, atoms);
         let changes = json
@@ -504,18 +503,15 @@ mod tests {
 
     #[test]
     fn keys_keep_their_atoms_across_calls_and_added_keys_their_names() {
-        let runtime = Runtime::new().unwrap();
-        let context = Context::full(&runtime).unwrap();
-        let atoms = RefCell::new(Atoms::default());
-        context.with(|ctx| {
+        in_context(|ctx, atoms| {
             let mut source =
                 json!({ "rows": [{ "id": 1, "name": "a" }, { "id": 2, "name": "b" }] })
                     .as_object()
                     .unwrap()
                     .clone();
             run(
-                &ctx,
-                &atoms,
+                ctx,
+                atoms,
                 "(v) => { for (const r of v.rows) r.added = r.id * 2; }",
                 &mut source,
             );
@@ -542,8 +538,8 @@ mod tests {
                 keys
             };
             run(
-                &ctx,
-                &atoms,
+                ctx,
+                atoms,
                 "(v) => { for (const r of v.rows) { delete r.added; r.other = 1; } }",
                 &mut source,
             );
@@ -567,13 +563,11 @@ mod tests {
 
     #[test]
     fn past_the_bound_keys_convert_the_same_and_are_not_kept() {
-        let runtime = Runtime::new().unwrap();
-        let context = Context::full(&runtime).unwrap();
-        let atoms = RefCell::new(Atoms::default());
         let long = "k".repeat(CACHED_KEY_LEN + 1);
-        context.with(|ctx| {
-            let mut wide: Map<String, Value> =
-                (0..CACHED_KEYS + 10).map(|i| (format!("key{i}"), json!(i))).collect();
+        in_context(|ctx, atoms| {
+            let mut wide: Map<String, Value> = (0..CACHED_KEYS + 10)
+                .map(|i| (format!("key{i}"), json!(i)))
+                .collect();
             wide.insert(long.clone(), json!("long"));
             let mut source = Map::new();
             source.insert("wide".into(), Value::Object(wide.clone()));
@@ -582,13 +576,19 @@ mod tests {
                 last = CACHED_KEYS + 9,
                 n = CACHED_KEYS + 10,
             );
-            run(&ctx, &atoms, &script, &mut source);
+            run(ctx, atoms, &script, &mut source);
             let wide_back = source["wide"].as_object().unwrap();
             assert_eq!(wide_back.len(), 2 * (CACHED_KEYS + 10) + 1);
             assert_eq!(wide_back["key0"], json!(1));
-            assert_eq!(wide_back[&format!("key{}", CACHED_KEYS + 9)], json!(CACHED_KEYS + 10));
+            assert_eq!(
+                wide_back[&format!("key{}", CACHED_KEYS + 9)],
+                json!(CACHED_KEYS + 10)
+            );
             assert_eq!(wide_back[&long], json!("long!"));
-            assert_eq!(wide_back[&format!("new{}", CACHED_KEYS + 9)], json!(CACHED_KEYS + 9));
+            assert_eq!(
+                wide_back[&format!("new{}", CACHED_KEYS + 9)],
+                json!(CACHED_KEYS + 9)
+            );
             let cache = atoms.borrow();
             assert_eq!(cache.keys.len(), CACHED_KEYS);
             assert!(!cache.keys.contains_key(long.as_str()));
