@@ -18,6 +18,11 @@ use crate::error::DataError;
 use crate::record::Record;
 use crate::schema::ColumnType;
 
+/// Room a decoded record keeps for columns beyond the selected ones: response hooks often add
+/// computed columns to every row (AdminForth's virtual columns), and a row with room for them
+/// is not reallocated by the hook.
+const ADDED_COLUMNS: usize = 2;
+
 /// A column of a result: its key in the record and its type.
 #[derive(Debug, Clone)]
 pub(crate) struct Field {
@@ -68,7 +73,7 @@ pub(crate) fn sqlite_row(
     resource: &str,
     fields: &[Field],
 ) -> Result<Record, DataError> {
-    let mut record = Record::new();
+    let mut record = Record::with_capacity(fields.len() + ADDED_COLUMNS);
     for (i, field) in fields.iter().enumerate() {
         let raw = row.try_get_raw(i)?;
         let info = raw.type_info().into_owned();
@@ -79,7 +84,7 @@ pub(crate) fn sqlite_row(
             sqlite_value(raw, field.kind, db_type)
                 .map_err(|e| decode_error(resource, field, db_type, e))?
         };
-        record.set(field.name.clone(), value);
+        record.push_new(field.name.clone(), value);
     }
     Ok(record)
 }
@@ -138,7 +143,7 @@ pub(crate) fn postgres_row(
     resource: &str,
     fields: &[Field],
 ) -> Result<Record, DataError> {
-    let mut record = Record::new();
+    let mut record = Record::with_capacity(fields.len() + ADDED_COLUMNS);
     for (i, field) in fields.iter().enumerate() {
         let raw = row.try_get_raw(i)?;
         let info = raw.type_info().into_owned();
@@ -149,7 +154,7 @@ pub(crate) fn postgres_row(
             postgres_value(raw, field.kind, db_type)
                 .map_err(|e| decode_error(resource, field, db_type, e))?
         };
-        record.set(field.name.clone(), value);
+        record.push_new(field.name.clone(), value);
     }
     Ok(record)
 }

@@ -5,13 +5,22 @@
 //! (`serde_json` values) so that script hooks can receive and return them unchanged; the schema
 //! coerces values to column types on the way into the database (see [`crate::schema`]).
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use std::fmt;
+
+use serde::de::value::MapDeserializer;
+use serde::de::{DeserializeOwned, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::error::DataError;
 
-/// One row: column name → JSON value.
+/// One row: column name → JSON value, in the order the columns were added.
+///
+/// A record is a small map: rows of a table have tens of columns, so a lookup compares the
+/// column names in turn (lengths first), which is several times cheaper than a tree or hash
+/// lookup at that size. Columns keep the order they were added in: the schema's order for a
+/// row read from the database, name order for a record made from JSON or a
+/// [`serde_json::Map`], and columns added later at the end. Equality ignores the order.
 ///
 /// ```
 /// use hookline_data::Record;
@@ -28,42 +37,71 @@ use crate::error::DataError;
 /// assert_eq!(back, Apartment { title: "Loft".into(), price: 150.0 });
 /// # Ok::<(), hookline_data::DataError>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
-#[serde(transparent)]
-pub struct Record(Map<String, Value>);
+#[derive(Clone, Default)]
+pub struct Record(Vec<(String, Value)>);
 
 impl Record {
     /// An empty record.
     pub fn new() -> Self {
-        Record(Map::new())
+        Record(Vec::new())
+    }
+
+    /// An empty record with room for `columns` columns.
+    pub fn with_capacity(columns: usize) -> Self {
+        Record(Vec::with_capacity(columns))
+    }
+
+    /// Where the column is, if present.
+    #[inline]
+    fn position(&self, column: &str) -> Option<usize> {
+        self.0.iter().position(|(name, _)| name == column)
     }
 
     /// The value of a column, if present (a present `null` is `Some(Value::Null)`).
     pub fn get(&self, column: &str) -> Option<&Value> {
-        self.0.get(column)
+        self.0
+            .iter()
+            .find_map(|(name, value)| (name == column).then_some(value))
     }
 
     /// The value of a column, mutably.
     pub fn get_mut(&mut self, column: &str) -> Option<&mut Value> {
-        self.0.get_mut(column)
+        self.0
+            .iter_mut()
+            .find_map(|(name, value)| (name == column).then_some(value))
     }
 
-    /// Sets a column, returning the previous value.
+    /// Sets a column, returning the previous value. A new column goes after the others.
     pub fn set(&mut self, column: impl Into<String>, value: impl Into<Value>) -> Option<Value> {
-        self.0.insert(column.into(), value.into())
+        let (column, value) = (column.into(), value.into());
+        match self.position(&column) {
+            Some(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            None => {
+                self.0.push((column, value));
+                None
+            }
+        }
     }
 
-    /// Removes a column, returning its value.
+    /// Adds a column the record does not have (the decoder's columns are distinct), without
+    /// looking for it first.
+    pub(crate) fn push_new(&mut self, column: String, value: Value) {
+        debug_assert!(!self.contains(&column), "`{column}` is set once");
+        self.0.push((column, value));
+    }
+
+    /// Removes a column, returning its value; the other columns keep their order.
     pub fn remove(&mut self, column: &str) -> Option<Value> {
-        self.0.remove(column)
+        let i = self.position(column)?;
+        Some(self.0.remove(i).1)
     }
 
     /// `true` if the column is present (even as `null`).
     pub fn contains(&self, column: &str) -> bool {
-        self.0.contains_key(column)
+        self.position(column).is_some()
     }
 
-    /// The number of columns present.
+    /// Number of columns present.
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -73,19 +111,19 @@ impl Record {
         self.0.is_empty()
     }
 
-    /// The columns and their values, by column name.
+    /// The columns and their values, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v))
     }
 
-    /// The columns and their values, by column name, with the values mutable.
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Value)> {
+    /// The columns and their values, mutably, in order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Value)> {
         self.0.iter_mut().map(|(k, v)| (k.as_str(), v))
     }
 
-    /// The column names present.
+    /// The column names present, in order.
     pub fn columns(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(String::as_str)
+        self.0.iter().map(|(k, _)| k.as_str())
     }
 
     /// The column as an integer (`None` if missing, null, or not an integer).
@@ -115,9 +153,12 @@ impl Record {
 
     /// Converts the record into a Rust type through serde, without copying the record.
     pub fn to_struct<T: DeserializeOwned>(&self) -> Result<T, DataError> {
-        T::deserialize(&self.0).map_err(|source| DataError::Conversion {
-            type_name: std::any::type_name::<T>(),
-            source,
+        let entries = self.0.iter().map(|(k, v)| (k.as_str(), v));
+        T::deserialize(MapDeserializer::<_, serde_json::Error>::new(entries)).map_err(|source| {
+            DataError::Conversion {
+                type_name: std::any::type_name::<T>(),
+                source,
+            }
         })
     }
 
@@ -128,7 +169,7 @@ impl Record {
             source,
         };
         match serde_json::to_value(value).map_err(conversion)? {
-            Value::Object(map) => Ok(Record(map)),
+            Value::Object(map) => Ok(Record::from(map)),
             other => Err(conversion(serde::ser::Error::custom(format!(
                 "expected a struct or map, got {}",
                 crate::coerce::describe(&other)
@@ -136,26 +177,59 @@ impl Record {
         }
     }
 
-    /// The underlying map.
-    pub fn as_map(&self) -> &Map<String, Value> {
-        &self.0
+    /// A copy of the record as a JSON map.
+    pub fn to_map(&self) -> Map<String, Value> {
+        self.0.iter().cloned().collect()
     }
 
-    /// The underlying map, by value.
+    /// The record as a JSON map, its names and values moved.
     pub fn into_map(self) -> Map<String, Value> {
-        self.0
+        self.0.into_iter().collect()
+    }
+}
+
+impl PartialEq for Record {
+    /// The same columns with equal values, in any order.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self
+                .0
+                .iter()
+                .all(|(name, value)| other.get(name) == Some(value))
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Record {
+    /// A JSON object, columns in order.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Record {
+    /// A JSON object: a repeated name keeps its last value, and the columns come in name
+    /// order (the object is read into a [`Map`] first, so no input makes it slow).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Map::deserialize(deserializer).map(Record::from)
     }
 }
 
 impl From<Map<String, Value>> for Record {
+    /// The map's entries, in the map's order (by name).
     fn from(map: Map<String, Value>) -> Self {
-        Record(map)
+        Record(map.into_iter().collect())
     }
 }
 
 impl From<Record> for Value {
     fn from(record: Record) -> Self {
-        Value::Object(record.0)
+        Value::Object(record.into_map())
     }
 }
 
@@ -165,7 +239,7 @@ impl TryFrom<Value> for Record {
     /// A JSON object becomes a record; anything else is a conversion error.
     fn try_from(value: Value) -> Result<Self, DataError> {
         match value {
-            Value::Object(map) => Ok(Record(map)),
+            Value::Object(map) => Ok(Record::from(map)),
             other => Err(DataError::Conversion {
                 type_name: "Record",
                 source: serde::de::Error::custom(format!(
@@ -178,19 +252,23 @@ impl TryFrom<Value> for Record {
 }
 
 impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Record {
+    /// The pairs in order; a repeated column keeps its first place and its last value, as
+    /// with [`Record::set`].
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Record(
-            iter.into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        )
+        let iter = iter.into_iter();
+        let mut record = Record::with_capacity(iter.size_hint().0);
+        for (column, value) in iter {
+            record.set(column, value);
+        }
+        record
     }
 }
 
 impl IntoIterator for Record {
     type Item = (String, Value);
-    type IntoIter = serde_json::map::IntoIter;
+    type IntoIter = std::vec::IntoIter<(String, Value)>;
 
+    /// The columns and their values, in order.
     fn into_iter(self) -> Self::IntoIter {
         self.0.into_iter()
     }
@@ -218,6 +296,55 @@ mod tests {
         assert_eq!(r.get_str("s"), Some("x"));
         assert_eq!(r.get_bool("b"), Some(true));
         assert!(r.is_null("z") && r.is_null("missing") && !r.is_null("n"));
+    }
+
+    #[test]
+    fn columns_keep_their_order_and_set_replaces_in_place() {
+        let mut r: Record = [("m", json!(1)), ("a", json!(2)), ("m", json!(3))]
+            .into_iter()
+            .collect();
+        assert_eq!(r.columns().collect::<Vec<_>>(), ["m", "a"]);
+        assert_eq!(
+            r.get("m"),
+            Some(&json!(3)),
+            "a repeated column keeps its last value"
+        );
+        assert_eq!(r.set("a", 4), Some(json!(2)));
+        assert_eq!(r.set("z", 5), None);
+        assert_eq!(r.set("b", 6), None);
+        assert_eq!(r.columns().collect::<Vec<_>>(), ["m", "a", "z", "b"]);
+        assert_eq!(r.remove("m"), Some(json!(3)));
+        assert_eq!(r.remove("m"), None);
+        assert!(!r.contains("m") && r.contains("z") && r.len() == 3);
+        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"a":4,"z":5,"b":6}"#);
+        assert_eq!(
+            format!("{r:?}"),
+            r#"{"a": Number(4), "z": Number(5), "b": Number(6)}"#
+        );
+    }
+
+    #[test]
+    fn equality_ignores_the_order_columns_were_set_in() {
+        let ab: Record = [("a", 1), ("b", 2)].into_iter().collect();
+        let ba: Record = [("b", 2), ("a", 1)].into_iter().collect();
+        let other: Record = [("b", 2), ("a", 9)].into_iter().collect();
+        let more: Record = [("b", 2), ("a", 1), ("c", 3)].into_iter().collect();
+        assert_eq!(ab, ba);
+        assert_ne!(ab, other);
+        assert_ne!(ab, more);
+        assert_ne!(more, ab);
+    }
+
+    #[test]
+    fn json_objects_round_trip_with_the_last_duplicate() {
+        let r: Record = serde_json::from_str(r#"{"z": 1, "a": 2, "z": 3}"#).unwrap();
+        assert_eq!(r.columns().collect::<Vec<_>>(), ["a", "z"]);
+        assert_eq!(r.get_i64("z"), Some(3));
+        let map = r.clone().into_map();
+        assert_eq!(map, r.to_map());
+        assert_eq!(Record::from(map), r);
+        assert_eq!(Value::from(r), json!({"a": 2, "z": 3}));
+        assert!(serde_json::from_str::<Record>("[1]").is_err());
     }
 
     #[test]

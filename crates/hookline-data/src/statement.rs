@@ -591,9 +591,9 @@ pub(crate) fn insert(
     }
     let mut columns = Vec::with_capacity(record.len());
     let mut values = Vec::with_capacity(record.len());
-    for (name, value) in record.iter() {
-        let column = res.column(name)?;
-        columns.push(col(name));
+    for (index, value) in in_schema_order(res, record)? {
+        let column = &res.def.columns[index];
+        columns.push(col(&column.name));
         values.push(Expr::from(to_sql(column.kind, value, backend)));
     }
     statement.columns(columns);
@@ -606,10 +606,25 @@ pub(crate) fn insert(
     Ok(statement)
 }
 
+/// The values of a normalized record by column index, in the schema's order: the order an
+/// insert lists its columns in, so that the same columns always give the same text.
+fn in_schema_order<'r>(
+    res: &ResourceInner,
+    record: &'r Record,
+) -> Result<Vec<(usize, &'r Value)>, DataError> {
+    let mut columns = record
+        .iter()
+        .map(|(name, value)| Ok((res.column_index(name)?, value)))
+        .collect::<Result<Vec<_>, DataError>>()?;
+    columns.sort_unstable_by_key(|&(index, _)| index);
+    Ok(columns)
+}
+
 /// The rendered inserts of one resource on one backend, by the columns they set.
 ///
-/// An insert's text depends only on which columns the record has (a record's columns iterate
-/// in name order), so it is built and rendered by [`insert`] once per set of columns; later
+/// An insert's text depends only on which columns the record has (they are listed in the
+/// schema's order, whatever the record's order), so it is built and rendered by [`insert`] once
+/// per set of columns; later
 /// inserts with the same columns reuse the text and only bind their values. A set of columns
 /// is keyed by a bit per column; a table with more than [`Inserts::MAX_COLUMNS`] columns has
 /// each insert rendered anew.
@@ -630,8 +645,7 @@ impl Inserts {
         let kept = res.def.columns.len() <= Self::MAX_COLUMNS;
         let mut columns = 0_u128;
         let mut values = Vec::with_capacity(record.len());
-        for (name, value) in record.iter() {
-            let index = res.column_index(name)?;
+        for (index, value) in in_schema_order(res, record)? {
             if kept {
                 columns |= 1 << index;
             }
@@ -757,7 +771,7 @@ mod tests {
             list,
             r#"SELECT "id", "title", "price" FROM "apartments" ORDER BY "id" ASC LIMIT ? OFFSET ?"#
         );
-        let record: Record = [("title", json!("t")), ("price", json!(1.5))]
+        let record: Record = [("price", json!(1.5)), ("title", json!("t"))]
             .into_iter()
             .collect();
         let insert = build(
@@ -767,7 +781,7 @@ mod tests {
         .0;
         assert_eq!(
             insert,
-            r#"INSERT INTO "apartments" ("price", "title") VALUES ($1, $2) RETURNING "id", "title", "price""#
+            r#"INSERT INTO "apartments" ("title", "price") VALUES ($1, $2) RETURNING "id", "title", "price""#
         );
     }
 
@@ -779,21 +793,22 @@ mod tests {
         let (first, values) = inserts
             .render(
                 &res,
-                &record(&[("title", json!("a")), ("price", json!(1.5))]),
+                &record(&[("price", json!(1.5)), ("title", json!("a"))]),
                 Backend::Sqlite,
             )
             .unwrap();
         assert_eq!(
             &*first,
-            r#"INSERT INTO "apartments" ("price", "title") VALUES (?, ?) RETURNING "id", "title", "price", "meta""#
+            r#"INSERT INTO "apartments" ("title", "price") VALUES (?, ?) RETURNING "id", "title", "price", "meta""#
         );
         assert_eq!(
             values.0.0,
             [
-                sea_query::Value::Double(Some(1.5)),
-                sea_query::Value::String(Some("a".into()))
+                sea_query::Value::String(Some("a".into())),
+                sea_query::Value::Double(Some(1.5))
             ]
         );
+        // The same columns in the other order: the same text, the values bound in its order.
         let (again, values) = inserts
             .render(
                 &res,
@@ -805,7 +820,13 @@ mod tests {
             Arc::ptr_eq(&first, &again),
             "the same columns reuse the text"
         );
-        assert_eq!(values.0.0[1], sea_query::Value::String(Some("b".into())));
+        assert_eq!(
+            values.0.0,
+            [
+                sea_query::Value::String(Some("b".into())),
+                sea_query::Value::Double(Some(2.0))
+            ]
+        );
         let (other, values) = inserts
             .render(&res, &record(&[("title", json!("c"))]), Backend::Sqlite)
             .unwrap();

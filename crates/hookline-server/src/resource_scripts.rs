@@ -125,7 +125,7 @@ fn with_admin_user(
         .filter(|(key, _)| key != "actor")
         .map(|(key, value)| (camel_case(&key), value))
         .collect();
-    let mut user = actor.attributes.as_map().clone();
+    let mut user = actor.attributes.to_map();
     user.insert("id".into(), actor.id.clone());
     user.insert("roles".into(), json!(actor.roles));
     user.insert(

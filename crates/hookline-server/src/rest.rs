@@ -39,8 +39,24 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/{resource}/{id}", get(show).patch(edit).delete(delete))
 }
 
+/// A `{ "data": … }` body, serialized straight from the value (no JSON tree in between).
+#[derive(serde::Serialize)]
+struct DataBody<T> {
+    data: T,
+}
+
 fn data(value: impl serde::Serialize) -> Response {
-    axum::Json(json!({ "data": value })).into_response()
+    axum::Json(DataBody { data: value }).into_response()
+}
+
+/// The body of a list: a page of records and where it starts.
+#[derive(serde::Serialize)]
+struct ListBody {
+    data: Vec<Record>,
+    limit: u64,
+    offset: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<u64>,
 }
 
 fn resource(state: &AppState, name: &str) -> Result<Resource, ApiError> {
@@ -138,11 +154,13 @@ async fn list_page(
     let limit = query.limit.unwrap_or(resource.def().default_limit);
     let offset = query.offset;
     let page = resource.list(&caller.0, query).await?;
-    let mut body = json!({ "data": page.records, "limit": limit, "offset": offset });
-    if let Some(total) = page.total {
-        body["total"] = json!(total);
-    }
-    Ok(axum::Json(body).into_response())
+    Ok(axum::Json(ListBody {
+        data: page.records,
+        limit,
+        offset,
+        total: page.total,
+    })
+    .into_response())
 }
 
 async fn list(

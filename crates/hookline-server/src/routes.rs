@@ -75,7 +75,7 @@ fn user_value(actor: &Actor) -> Value {
     if actor.id.is_null() && actor.roles.is_empty() {
         return Value::Null;
     }
-    let mut user = actor.attributes.as_map().clone();
+    let mut user = actor.attributes.to_map();
     user.insert("id".into(), actor.id.clone());
     user.insert("roles".into(), json!(actor.roles));
     user.insert(
