@@ -402,6 +402,32 @@ fn select_shape(
     Ok((key, values))
 }
 
+/// The text of [`select`]'s statement for `query`.
+///
+/// On SQLite the limit is written `CAST(? AS INTEGER)`: SQLite reads a bare `LIMIT ?`'s bound
+/// value while preparing the statement, to plan with it, and then marks the statement to be
+/// prepared again whenever that parameter is bound anew, so a kept text would be parsed and
+/// planned again by every list. As an expression, the limit is computed when the statement
+/// runs, and the prepared statement in sqlx's cache is reused.
+fn select_text(res: &ResourceInner, query: &Query, backend: Backend) -> Result<String, DataError> {
+    Ok(match backend {
+        Backend::Sqlite => {
+            let text = select(res, query, backend)?
+                .build_sqlx(SqliteQueryBuilder)
+                .0;
+            match text.strip_suffix(" LIMIT ? OFFSET ?") {
+                Some(head) => format!("{head} LIMIT CAST(? AS INTEGER) OFFSET ?"),
+                None => text,
+            }
+        }
+        Backend::Postgres => {
+            select(res, query, backend)?
+                .build_sqlx(PostgresQueryBuilder)
+                .0
+        }
+    })
+}
+
 /// The rendered list `SELECT`s ([`select`]) of one resource, by shape.
 ///
 /// A `SELECT`'s text depends only on its query's shape (see [`select_shape`]), so it is built
@@ -427,19 +453,7 @@ impl Selects {
         if let Some(text) = self.lock().get(&key) {
             return Ok((text.clone(), values));
         }
-        let text: Arc<str> = match backend {
-            Backend::Sqlite => {
-                select(res, query, backend)?
-                    .build_sqlx(SqliteQueryBuilder)
-                    .0
-            }
-            Backend::Postgres => {
-                select(res, query, backend)?
-                    .build_sqlx(PostgresQueryBuilder)
-                    .0
-            }
-        }
-        .into();
+        let text: Arc<str> = select_text(res, query, backend)?.into();
         let mut texts = self.lock();
         if texts.len() < Self::MAX_SHAPES {
             texts.insert(key, text.clone());
@@ -1093,8 +1107,8 @@ mod tests {
             for _ in 0..2 {
                 for query in &queries {
                     let (text, values) = selects.render(&res, query, backend).unwrap();
-                    let (fresh, fresh_values) =
-                        build(&select(&res, query, backend).unwrap(), backend);
+                    let fresh_values = build(&select(&res, query, backend).unwrap(), backend).1;
+                    let fresh = select_text(&res, query, backend).unwrap();
                     assert_eq!(*text, *fresh, "{query:?} on {backend:?}");
                     assert_eq!(values.0.0, fresh_values.0.0, "{query:?} on {backend:?}");
                 }
@@ -1103,6 +1117,30 @@ mod tests {
             // bound).
             assert_eq!(selects.lock().len(), queries.len() / 2 - 1);
         }
+    }
+
+    #[test]
+    fn sqlite_limits_are_expressions_so_kept_statements_are_not_prepared_again() {
+        let res = apartments();
+        let query = Query::new().sort_desc("price").limit(20).offset(40);
+        let (sqlite, values) = Selects::default()
+            .render(&res, &query, Backend::Sqlite)
+            .unwrap();
+        assert_eq!(
+            &*sqlite,
+            r#"SELECT "id", "title", "price", "meta" FROM "apartments" ORDER BY "price" DESC, "id" ASC LIMIT CAST(? AS INTEGER) OFFSET ?"#
+        );
+        assert_eq!(
+            values.0.0,
+            [
+                sea_query::Value::BigUnsigned(Some(20)),
+                sea_query::Value::BigUnsigned(Some(40))
+            ]
+        );
+        let (postgres, _) = Selects::default()
+            .render(&res, &query, Backend::Postgres)
+            .unwrap();
+        assert!(postgres.ends_with(" LIMIT $1 OFFSET $2"), "{postgres}");
     }
 
     #[test]
