@@ -101,7 +101,7 @@ impl Record {
         self.position(column).is_some()
     }
 
-    /// Number of columns present.
+    /// The number of columns present.
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -117,7 +117,7 @@ impl Record {
     }
 
     /// The columns and their values, mutably, in order.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Value)> {
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Value)> {
         self.0.iter_mut().map(|(k, v)| (k.as_str(), v))
     }
 

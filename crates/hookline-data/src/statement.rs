@@ -1120,7 +1120,7 @@ mod tests {
     }
 
     #[test]
-    fn sqlite_limits_are_expressions_so_kept_statements_are_not_prepared_again() {
+    fn sqlite_limits_are_cast_expressions_and_postgres_limits_plain_parameters() {
         let res = apartments();
         let query = Query::new().sort_desc("price").limit(20).offset(40);
         let (sqlite, values) = Selects::default()
