@@ -1,6 +1,6 @@
 //! [`app`]: the HTTP router of a built server — REST resources under `/api`, the custom
 //! routes, login, health, metrics, the OpenAPI document and its docs page — with the
-//! middleware (logs and metrics, timeout, panic catching, body limit).
+//! middleware (request ids, logs and metrics, timeout, panic catching, body limit).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,12 +17,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Method;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller, JsonBody, MaybeCaller, QueryMap, bearer};
-use crate::middleware::{observe, panic_response, timeout};
+use crate::middleware::{RequestIds, observe, panic_response, timeout};
 use crate::rest;
 use crate::routes::{Route, RouteInput};
 use crate::state::AppState;
@@ -66,6 +67,8 @@ pub fn app(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn_with_state(state.clone(), timeout))
         .layer(from_fn_with_state(state.clone(), observe))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
         .with_state(state)
 }
 

@@ -103,7 +103,9 @@
 //! Errors are `{ "error": { "message", "status", "hook"?, "tap"?, "committed"? } }`
 //! ([`ApiError`]): 400 bad input, 401 no valid token, 403 denied, 404, 409 conflict, 413 body
 //! too large, 422 a hook's rejection (or the status it chose), 503 too slow, and 500 without
-//! internals (debug mode adds them as `detail`).
+//! internals (debug mode adds them as `detail`). Every response carries an `x-request-id`: the
+//! one the request came with, or a new one; the request's log lines are in a `request` span
+//! with that id.
 
 mod app;
 mod auth;

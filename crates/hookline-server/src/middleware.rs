@@ -1,20 +1,53 @@
-//! The server's middleware: [`observe`] (a log line and metrics per request; the internal
-//! detail of a 5xx goes to the log, and into the response in debug mode), [`timeout`] (503
-//! after the configured time) and [`panic_response`] (a panicking handler answers a JSON 500).
+//! The server's middleware: [`RequestIds`] (an `x-request-id` for every request), [`observe`]
+//! (a log line and metrics per request, in a span naming the request id; the internal detail
+//! of a 5xx goes to the log, and into the response in debug mode), [`timeout`] (503 after the
+//! configured time) and [`panic_response`] (a panicking handler answers a JSON 500).
 
 use std::any::Any;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tower_http::request_id::{MakeRequestId, RequestId};
+use tracing::Instrument;
 
 use crate::error::{ApiError, ErrorEnvelope, ErrorReport};
 use crate::state::AppState;
 
-/// Logs and measures each request; completes error responses in debug mode.
+/// Request ids for requests that come without one: a random prefix per process and a counter
+/// (`5f0c9e2a71d4b38e-42`), unique across restarts without a system call per request.
+#[derive(Clone)]
+pub(crate) struct RequestIds {
+    prefix: u64,
+    next: Arc<AtomicU64>,
+}
+
+impl RequestIds {
+    pub(crate) fn new() -> Self {
+        RequestIds {
+            prefix: RandomState::new().hash_one(std::process::id()),
+            next: Arc::new(AtomicU64::new(1)),
+        }
+    }
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{:016x}-{n}", self.prefix))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// Logs and measures each request; completes error responses in debug mode. Everything logged
+/// while the request runs (hook failures included) is inside a `request` span with its id.
 pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
@@ -23,7 +56,15 @@ pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: N
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let mut response = next.run(req).await;
+    let id = req
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let span = tracing::info_span!("request", id);
+    let mut response = next.run(req).instrument(span.clone()).await;
+    let _entered = span.enter();
     let elapsed = start.elapsed();
     let status = response.status();
     state

@@ -605,6 +605,32 @@ async fn operations_endpoints_answer(url: String) {
     let (status, body) = server.call(Method::GET, "/nothing/here", None, None).await;
     assert_eq!(status, 404);
     error(&body, 404);
+
+    // Every answer carries a request id: the caller's if it sent one, else a fresh one.
+    let request_id = |path: &'static str, sent: Option<&'static str>| {
+        let mut request = server.client.get(format!("{}{path}", server.base));
+        if let Some(sent) = sent {
+            request = request.header("x-request-id", sent);
+        }
+        async move {
+            let response = request.send().await.expect("the server answers");
+            let id = response.headers().get("x-request-id").map(|id| {
+                id.to_str()
+                    .expect("a request id is visible ASCII")
+                    .to_owned()
+            });
+            (response.status().as_u16(), id)
+        }
+    };
+    let (status, first) = request_id("/healthz", None).await;
+    let (_, second) = request_id("/healthz", None).await;
+    let (first, second) = (first.expect("an id"), second.expect("an id"));
+    assert_eq!(status, 200);
+    assert!(!first.is_empty() && first != second, "{first} {second}");
+    assert_eq!(
+        request_id("/nothing/here", Some("trace-7f3a")).await,
+        (404, Some("trace-7f3a".to_owned()))
+    );
     server.stop().await;
 }
 
