@@ -1,14 +1,16 @@
 //! [`app`]: the HTTP router of a built server — REST resources under `/api`, the custom
 //! routes, login, health, metrics, the OpenAPI document and its docs page — with the
-//! middleware (request ids, logs and metrics, timeout, panic catching, body limit).
+//! middleware (CORS, request ids, logs and metrics, timeout, panic catching, body limit).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, Uri};
+use axum::http::{HeaderName, HeaderValue, StatusCode, Uri};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, get, post, put};
@@ -17,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -60,7 +63,7 @@ pub fn app(state: AppState) -> Router {
         router = router.route(path, methods.fallback(method_not_allowed));
     }
     let swagger = SwaggerUi::new("/docs").url("/openapi.json", state.openapi().clone());
-    router
+    let router = router
         .merge(swagger)
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(state.server().body_limit_bytes))
@@ -68,8 +71,40 @@ pub fn app(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), timeout))
         .layer(from_fn_with_state(state.clone(), observe))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
-        .with_state(state)
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::new()));
+    match cors(&state.server().cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+    .with_state(state)
+}
+
+/// CORS for the configured origins (`[server] cors_origins`); none: no CORS headers at all.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        // The config check accepts only origins, which are valid header values.
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    let request_id = HeaderName::from_static("x-request-id");
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([
+                axum::http::Method::GET,
+                axum::http::Method::POST,
+                axum::http::Method::PUT,
+                axum::http::Method::PATCH,
+                axum::http::Method::DELETE,
+            ])
+            .allow_headers([AUTHORIZATION, CONTENT_TYPE, request_id.clone()])
+            .expose_headers([request_id])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 fn filter(method: Method) -> MethodFilter {

@@ -40,7 +40,7 @@ use crate::locate::line_of;
 /// assert_eq!(config.resources[0].name, "notes");
 ///
 /// let err = Config::from_toml("[server]\nport = 80\n", "hookline.toml").unwrap_err();
-/// assert_eq!(err.to_string(), "hookline.toml:2:1: server.port: unknown field `port`, expected one of `addr`, `database`, `body_limit_bytes`, `request_timeout_ms`, `debug`, `metrics_token_env`");
+/// assert_eq!(err.to_string(), "hookline.toml:2:1: server.port: unknown field `port`, expected one of `addr`, `database`, `body_limit_bytes`, `request_timeout_ms`, `debug`, `metrics_token_env`, `cors_origins`");
 /// # Ok::<(), hookline_server::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, Deserialize)]
@@ -110,6 +110,10 @@ pub struct ServerConfig {
     /// and other requests get 401; if it is unset, `/metrics` is open, as Prometheus endpoints
     /// usually are, and the port should not be public.
     pub metrics_token_env: String,
+    /// The origins browsers may call the API from (`["https://admin.example.com"]`), answered
+    /// with CORS headers; `["*"]` allows every origin. Empty (the default): no CORS headers,
+    /// so browsers let only pages of the server's own origin read its answers.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -121,6 +125,7 @@ impl Default for ServerConfig {
             request_timeout_ms: 30_000,
             debug: false,
             metrics_token_env: "HOOKLINE_METRICS_TOKEN".into(),
+            cors_origins: Vec::new(),
         }
     }
 }

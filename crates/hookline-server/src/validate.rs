@@ -154,6 +154,20 @@ impl Check<'_> {
         if server.request_timeout_ms == 0 {
             self.report(&path.key("request_timeout_ms"), "must be at least 1");
         }
+        let origins = &server.cors_origins;
+        for (i, origin) in origins.iter().enumerate() {
+            let at = path.key("cors_origins").index(i);
+            if origin == "*" {
+                if origins.len() > 1 {
+                    self.report(&at, "`*` allows every origin: list it alone");
+                }
+            } else if !is_origin(origin) {
+                self.report(
+                    &at,
+                    format!("`{origin}` is not an origin; expected `https://host` or `http://host:port`, without a path"),
+                );
+            }
+        }
     }
 
     fn scripts(&mut self) {
@@ -491,6 +505,26 @@ impl Check<'_> {
     }
 }
 
+/// `true` for an origin as browsers send it: `http` or `https`, a host, an optional port, no
+/// path (`https://admin.example.com`, `http://localhost:5173`).
+pub(crate) fn is_origin(origin: &str) -> bool {
+    let Some(authority) = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'[' | b']' | b':'))
+        && port.is_none_or(|port| port.parse::<u16>().is_ok())
+}
+
 /// Checks a route path and returns its shape: the path with every parameter written `{}`, so
 /// that `/a/{x}` and `/a/{y}` compare equal (the router cannot tell them apart).
 pub(crate) fn route_shape(path: &str) -> Result<String, String> {
@@ -554,6 +588,24 @@ mod tests {
             .iter()
             .map(ToString::to_string)
             .collect()
+    }
+
+    #[test]
+    fn cors_origins_are_origins_and_a_star_stands_alone() {
+        let problems = messages(
+            "[server]\ncors_origins = [\"https://admin.example.com\", \"http://localhost:5173\", \"*\", \"admin.example.com\", \"https://a.example/path\", \"http://h:99999\"]\n",
+        );
+        let joined = problems.join("\n");
+        assert_eq!(problems.len(), 4, "{joined}");
+        for expected in [
+            "server.cors_origins[2]: `*` allows every origin: list it alone",
+            "server.cors_origins[3]: `admin.example.com` is not an origin",
+            "server.cors_origins[4]: `https://a.example/path` is not an origin",
+            "server.cors_origins[5]: `http://h:99999` is not an origin",
+        ] {
+            assert!(joined.contains(expected), "{expected} in {joined}");
+        }
+        assert!(messages("[server]\ncors_origins = [\"*\"]\n").is_empty());
     }
 
     #[test]

@@ -21,6 +21,7 @@ on_both_backends!(
     bulk_writes_are_all_or_nothing_through_each_records_hooks,
     dropdowns_list_the_referenced_records_without_backend_only_columns,
     operations_endpoints_answer,
+    browsers_of_the_configured_origins_get_cors_answers,
     a_restart_keeps_the_data_and_does_not_seed_twice,
 );
 
@@ -630,6 +631,72 @@ async fn operations_endpoints_answer(url: String) {
     assert_eq!(
         request_id("/nothing/here", Some("trace-7f3a")).await,
         (404, Some("trace-7f3a".to_owned()))
+    );
+    server.stop().await;
+}
+
+async fn browsers_of_the_configured_origins_get_cors_answers(url: String) {
+    const ADMIN_UI: &str = "https://admin.example.com";
+    /// The `access-control-allow-origin` of a preflight for `POST /api/apartments` from `origin`.
+    async fn preflight(server: &Server, origin: &str) -> (u16, Option<String>) {
+        let response = server
+            .client
+            .request(Method::OPTIONS, format!("{}/api/apartments", server.base))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+            .await
+            .expect("the server answers");
+        let allowed = response
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().expect("ASCII").to_owned());
+        (response.status().as_u16(), allowed)
+    }
+
+    let server = Server::start(demo(&url)).await;
+    assert_eq!(
+        preflight(&server, ADMIN_UI).await.1,
+        None,
+        "no CORS unless configured"
+    );
+    server.stop().await;
+
+    let mut config = demo(&url);
+    config.server.cors_origins = vec![ADMIN_UI.to_owned()];
+    let server = Server::start(config).await;
+    assert_eq!(
+        preflight(&server, ADMIN_UI).await,
+        (200, Some(ADMIN_UI.to_owned()))
+    );
+    assert_eq!(preflight(&server, "https://evil.example").await.1, None);
+    let ann = server.login(ANN, DEMO_PASSWORD).await;
+    let response = server
+        .client
+        .get(format!("{}/api/apartments", server.base))
+        .bearer_auth(&ann)
+        .header("origin", ADMIN_UI)
+        .send()
+        .await
+        .expect("the server answers");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().expect("ASCII").to_owned())
+    };
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        header("access-control-allow-origin").as_deref(),
+        Some(ADMIN_UI)
+    );
+    assert_eq!(
+        header("access-control-expose-headers").as_deref(),
+        Some("x-request-id")
     );
     server.stop().await;
 }
