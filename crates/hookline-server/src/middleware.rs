@@ -20,8 +20,9 @@ use tracing::Instrument;
 use crate::error::{ApiError, ErrorEnvelope, ErrorReport};
 use crate::state::AppState;
 
-/// Request ids for requests that come without one: a random prefix per process and a counter
-/// (`5f0c9e2a71d4b38e-42`), unique across restarts without a system call per request.
+/// Request ids for requests that come without one: a random 64-bit prefix per process and a
+/// counter (`5f0c9e2a71d4b38e-42`), so ids of different runs differ, without a system call per
+/// request.
 #[derive(Clone)]
 pub(crate) struct RequestIds {
     prefix: u64,

@@ -505,24 +505,39 @@ impl Check<'_> {
     }
 }
 
-/// `true` for an origin as browsers send it: `http` or `https`, a host, an optional port, no
-/// path (`https://admin.example.com`, `http://localhost:5173`).
-pub(crate) fn is_origin(origin: &str) -> bool {
+/// `true` for an origin as browsers send it: `http` or `https`, a host (a name, an IPv4
+/// address or a bracketed IPv6 one), an optional port, no path (`https://admin.example.com`,
+/// `http://localhost:5173`, `http://[::1]:8080`).
+fn is_origin(origin: &str) -> bool {
     let Some(authority) = origin
         .strip_prefix("https://")
         .or_else(|| origin.strip_prefix("http://"))
     else {
         return false;
     };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (authority, None),
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((address, "")) => (address, None),
+            Some((address, rest)) => match rest.strip_prefix(':') {
+                Some(port) => (address, Some(port)),
+                None => return false,
+            },
+            None => return false,
+        },
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
     };
-    !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'[' | b']' | b':'))
-        && port.is_none_or(|port| port.parse::<u16>().is_ok())
+    let host_ok = if authority.starts_with('[') {
+        host.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+    };
+    host_ok && port.is_none_or(|port| port.parse::<u16>().is_ok())
 }
 
 /// Checks a route path and returns its shape: the path with every parameter written `{}`, so
@@ -606,6 +621,18 @@ mod tests {
             assert!(joined.contains(expected), "{expected} in {joined}");
         }
         assert!(messages("[server]\ncors_origins = [\"*\"]\n").is_empty());
+        for origin in ["http://[::1]", "http://[::1]:8080", "http://127.0.0.1:3000"] {
+            assert!(is_origin(origin), "{origin}");
+        }
+        for origin in [
+            "http://[::1",
+            "http://[nope]",
+            "http://[::1]x",
+            "https://",
+            "ftp://a",
+        ] {
+            assert!(!is_origin(origin), "{origin}");
+        }
     }
 
     #[test]
