@@ -526,6 +526,14 @@ pub(crate) mod tests {
         context.with(|ctx| f(&ctx, &atoms))
     }
 
+    /// The message of the exception pending in `ctx`.
+    fn pending_message(ctx: &Ctx<'_>) -> String {
+        ctx.catch()
+            .as_exception()
+            .and_then(|e| e.message())
+            .expect("an exception with a message is pending")
+    }
+
     /// Builds the values of `source` and calls `script`, a function of them, on them.
     pub(crate) fn run_script<'js>(
         ctx: &Ctx<'js>,
@@ -728,11 +736,7 @@ pub(crate) mod tests {
             let prototype: Object = ctx.eval("Object.prototype").unwrap();
             let json = ToJson::new(ctx, &prototype, atoms);
             assert!(json.diff_object(&values.into_value(), map).is_err());
-            let message = ctx
-                .catch()
-                .as_exception()
-                .and_then(|e| e.message())
-                .unwrap();
+            let message = pending_message(ctx);
             assert_eq!(message, "no area");
         });
     }
@@ -823,11 +827,7 @@ pub(crate) mod tests {
         }
         in_context(|ctx, atoms| {
             assert!(build(ctx, &deep, 0, atoms).is_err());
-            let message = ctx
-                .catch()
-                .as_exception()
-                .and_then(|e| e.message())
-                .unwrap();
+            let message = pending_message(ctx);
             assert_eq!(message, "the hook context is nested deeper than 256 levels");
         });
     }

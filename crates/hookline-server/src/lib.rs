@@ -105,7 +105,8 @@
 //! too large, 422 a hook's rejection (or the status it chose), 503 too slow, and 500 without
 //! internals (debug mode adds them as `detail`). Every response carries an `x-request-id`: the
 //! one the request came with, or a new one; the request's log lines are in a `request` span
-//! with that id.
+//! with that id. Origins listed in `[server] cors_origins` ([`ServerConfig::cors_origins`]) get
+//! CORS answers; by default there are none.
 
 mod app;
 mod auth;
