@@ -227,6 +227,30 @@ impl From<Map<String, Value>> for Record {
     }
 }
 
+impl From<Vec<(String, Value)>> for Record {
+    /// The pairs in order, taken as they are when each column appears once; otherwise as
+    /// [`FromIterator`] takes them (a repeated column keeps its first place and its last
+    /// value).
+    fn from(pairs: Vec<(String, Value)>) -> Self {
+        let distinct = pairs
+            .iter()
+            .enumerate()
+            .all(|(i, (name, _))| pairs[..i].iter().all(|(other, _)| other != name));
+        if distinct {
+            Record(pairs)
+        } else {
+            pairs.into_iter().collect()
+        }
+    }
+}
+
+impl From<Record> for Vec<(String, Value)> {
+    /// The columns and their values, in order.
+    fn from(record: Record) -> Self {
+        record.0
+    }
+}
+
 impl From<Record> for Value {
     fn from(record: Record) -> Self {
         Value::Object(record.into_map())
@@ -278,6 +302,22 @@ impl IntoIterator for Record {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn pairs_become_a_record_in_order_with_repeated_columns_merged() {
+        let pairs = vec![("b".to_string(), json!(1)), ("a".to_string(), json!(2))];
+        let record = Record::from(pairs.clone());
+        assert_eq!(Vec::from(record), pairs);
+        let repeated = vec![
+            ("b".to_string(), json!(1)),
+            ("a".to_string(), json!(2)),
+            ("b".to_string(), json!(3)),
+        ];
+        assert_eq!(
+            Vec::from(Record::from(repeated)),
+            [("b".to_string(), json!(3)), ("a".to_string(), json!(2))]
+        );
+    }
 
     #[test]
     fn typed_accessors_read_only_matching_kinds() {

@@ -20,7 +20,10 @@ use crate::schema::{Schema, keep_number_kinds};
 /// [`restore_script`](ScriptContext::restore_script) (which applies it with
 /// [`apply_script`](ScriptContext::apply_script) unless overridden). The worker patches the
 /// values it was given with what the scripts changed, so values the scripts left alone come
-/// back as they went.
+/// back as they went. Two optional parts make that cheaper for data hooks: records lent as
+/// rows ([`lend_records`](ScriptContext::lend_records), before the values, and
+/// [`restore_records`](ScriptContext::restore_records), before them), and reading back only
+/// the values the context takes ([`taken_back`](ScriptContext::taken_back)).
 ///
 /// The object's keys are what scripts see:
 /// - a function-style script gets the object as its argument: `({ record, user }) => …`;
@@ -61,6 +64,74 @@ pub trait ScriptContext: Send {
             Returned::Unchanged(_) => Ok(()),
         }
     }
+
+    /// The keys of the values whose changes this context takes back, if not all: only these
+    /// are read back from JavaScript after the scripts ran, and the others go back to
+    /// [`restore_script`](ScriptContext::restore_script) as they were lent, whatever the
+    /// scripts did to them. Reading back a value costs about as much as building it, so a
+    /// context that shows scripts more than they may change says so here. The default, `None`,
+    /// reads all of them.
+    fn taken_back(&self) -> Option<&[&str]> {
+        None
+    }
+
+    /// Records to lend the scripts as the value of one more key, beside the values of
+    /// [`lend_script`](ScriptContext::lend_script) (asked for after them): rows as
+    /// (column, value) pairs, which the worker builds into JavaScript and patches with the
+    /// scripts' changes directly, without a JSON object per row. A record keeps its columns'
+    /// order, and a column the scripts add comes last. A value of the same key among the
+    /// values is replaced. The default lends none.
+    fn lend_records(&mut self) -> Option<(String, Records)> {
+        None
+    }
+
+    /// Takes back the records of [`lend_records`](ScriptContext::lend_records), before the
+    /// values go back with [`restore_script`](ScriptContext::restore_script). They come back
+    /// patched when the call continued or returned, as lent when it was rejected or failed,
+    /// and as [`RecordsBack::Replaced`] when the scripts left something else there. The
+    /// default refuses them: a context that lends records takes them back.
+    fn restore_records(&mut self, key: String, records: RecordsBack) -> Result<(), ContextError> {
+        drop(records);
+        Err(ContextError::invalid(format!(
+            "the context lent no records under `{key}`"
+        )))
+    }
+}
+
+/// A record lent to scripts: its (column, value) pairs, in order, each column once.
+pub type Row = Vec<(String, Value)>;
+
+/// Records lent to scripts with [`ScriptContext::lend_records`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Records {
+    /// One record, which scripts see as an object.
+    One(Row),
+    /// Rows, which scripts see as an array of objects.
+    Many(Vec<Row>),
+}
+
+/// Records handed back to [`ScriptContext::restore_records`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordsBack {
+    /// The records, with the scripts' changes (if the call kept them): changed columns in
+    /// place, removed ones gone, added ones last; rows the scripts removed are gone and rows
+    /// they added come last, with their columns in name order. Numbers keep the kind of the
+    /// number that was in their place ([`keep_number_kinds`]).
+    Records(Records),
+    /// The scripts left something other than the lent shape under the key (an array where
+    /// one record was, something other than an object where a record was): the JSON of what
+    /// they left, `None` if they removed the key or left a value JSON has no form for. Where
+    /// it still has a record's shape, numbers keep the kind of the lent record's column.
+    Replaced(Option<Value>),
+}
+
+/// What one call lends the scripts: the context's values, and its records under their key.
+#[derive(Debug)]
+pub(crate) struct Lent {
+    pub(crate) values: Map<String, Value>,
+    pub(crate) records: Option<(String, RecordsBack)>,
+    /// [`ScriptContext::taken_back`].
+    pub(crate) taken_back: Option<Vec<String>>,
 }
 
 /// Lent values handed back to [`ScriptContext::restore_script`].

@@ -19,6 +19,7 @@ use rquickjs::atom::PredefinedAtom;
 use rquickjs::{Array, Ctx, Object, Type, Value, qjs};
 use serde_json::{Map, Number};
 
+use crate::context::{Records, RecordsBack, Row};
 use crate::raw::{self, Atoms, KeyAtoms, MAX_DEPTH, Member};
 use crate::schema::keep_number_kinds;
 
@@ -145,38 +146,133 @@ impl<'a, 'js> ToJson<'a, 'js> {
 
     /// What the scripts changed in `source`, the JSON object `value` was built from: applied
     /// to `source`, the patch gives what [`ToJson::convert`] gives, with the number kinds of
-    /// `source` kept. `None` if `value` is no longer an object.
+    /// `source` kept. `None` if `value` is no longer an object. Only the members `read`
+    /// allows are read; the others are left as they are in `source`.
     pub(crate) fn diff_object(
         &self,
         value: &Value<'js>,
         source: &Map<String, serde_json::Value>,
+        read: Read<'_>,
     ) -> rquickjs::Result<Option<Members>> {
+        let mut filter_atoms = KeyAtoms::new();
+        let mut filter = Filter::default();
+        if let Some(key) = read.skip {
+            filter.skip = Some(filter_atoms.get(self.atoms, self.ctx, 0, key)?);
+        }
+        if let Some(only) = read.only {
+            let mut atoms = Vec::with_capacity(only.len());
+            for (index, key) in only.iter().enumerate() {
+                atoms.push(filter_atoms.get(self.atoms, self.ctx, index + 1, key)?);
+            }
+            filter.only = Some(atoms);
+        }
+        let entries = source.iter();
+        let keys = &mut KeyAtoms::new();
         if let Some(object) = value
             .as_object()
             .filter(|_| value.type_of() == Type::Object)
             && self.plain_prototype(object)?
-            && let Some(members) = self.diff_members(object, source, 0, &mut KeyAtoms::new())?
+            && let Some(members) = self.diff_members(object, entries.clone(), 0, keys, &filter)?
         {
             return Ok(Some(members));
         }
-        let Some(serde_json::Value::Object(mut map)) = self.value(value, 0)? else {
+        let Some(serde_json::Value::Object(map)) = self.value(value, 0)? else {
             return Ok(None);
         };
-        let mut changes: Vec<(String, Patch)> = source
-            .keys()
-            .filter(|key| !map.contains_key(*key))
-            .map(|key| (key.clone(), Patch::Set(None)))
-            .collect();
-        for (key, item) in map.iter_mut() {
-            if let Some(old) = source.get(key) {
-                keep_number_kinds(old, item);
+        Ok(Some(Members::replaced(entries, map, read)))
+    }
+
+    /// What the scripts did to lent `records`, built into `value` at nesting `depth`: each
+    /// record read as [`ToJson::diff_object`] reads an object, or the JSON of what replaced
+    /// them if that is not records any more.
+    pub(crate) fn diff_records(
+        &self,
+        value: &Value<'js>,
+        records: &Records,
+        depth: usize,
+    ) -> rquickjs::Result<RecordsPatch> {
+        match records {
+            Records::One(row) => {
+                if let Some(members) = self.diff_row(value, row, depth, &mut KeyAtoms::new())? {
+                    return Ok(RecordsPatch::One(members));
+                }
+            }
+            Records::Many(rows) => {
+                if value.type_of() == Type::Array
+                    && !value.is_proxy()
+                    && let Some(array) = value.as_array()
+                    && !self.has_to_json(array.as_object())?
+                    && let Some(patch) = self.diff_rows(array, rows, depth)?
+                {
+                    return Ok(patch);
+                }
             }
         }
-        changes.extend(
-            map.into_iter()
-                .map(|(key, item)| (key, Patch::Set(Some(item)))),
-        );
-        Ok(Some(Members(changes)))
+        let mut replaced = self.value(value, depth)?;
+        if let Some(replaced) = replaced.as_mut() {
+            keep_record_kinds(records, replaced);
+        }
+        Ok(RecordsPatch::Replaced(replaced))
+    }
+
+    /// The rows of plain array `array` as changes to `rows`; `None` if an item is not an
+    /// object.
+    fn diff_rows(
+        &self,
+        array: &Array<'js>,
+        rows: &[Row],
+        depth: usize,
+    ) -> rquickjs::Result<Option<RecordsPatch>> {
+        let mut changed = Vec::new();
+        let mut added = Vec::new();
+        let mut len = 0;
+        let mut keys = KeyAtoms::new();
+        for (index, item) in array.iter::<Value>().enumerate() {
+            let item = item?;
+            len = index + 1;
+            match rows.get(index) {
+                Some(row) => match self.diff_row(&item, row, depth + 1, &mut keys)? {
+                    Some(members) if members.is_empty() => {}
+                    Some(members) => changed.push((index, members)),
+                    None => return Ok(None),
+                },
+                None => match self.value(&item, depth + 1)? {
+                    Some(serde_json::Value::Object(map)) => added.push(map.into_iter().collect()),
+                    _ => return Ok(None),
+                },
+            }
+        }
+        Ok(Some(RecordsPatch::Many {
+            changed,
+            len,
+            added,
+        }))
+    }
+
+    /// What the scripts changed in `row`, the record `value` was built from, at nesting
+    /// `depth`, as [`ToJson::diff_object`] reads an object; `keys` are shared with the row's
+    /// siblings.
+    fn diff_row<'s>(
+        &self,
+        value: &Value<'js>,
+        row: &'s [(String, serde_json::Value)],
+        depth: usize,
+        keys: &mut KeyAtoms<'s, 'js>,
+    ) -> rquickjs::Result<Option<Members>> {
+        let entries = row.iter().map(|(key, item)| (key, item));
+        if let Some(object) = value
+            .as_object()
+            .filter(|_| value.type_of() == Type::Object)
+            && self.plain_prototype(object)?
+            && let Some(members) =
+                self.diff_members(object, entries.clone(), depth, keys, &Filter::default())?
+        {
+            return Ok(Some(members));
+        }
+        let Some(serde_json::Value::Object(map)) = self.value(value, depth)? else {
+            return Ok(None);
+        };
+        Ok(Some(Members::replaced(entries, map, Read::default())))
     }
 
     /// The change from `source` to `value`, at nesting `depth`; an object matches its keys
@@ -209,8 +305,8 @@ impl<'a, 'js> ToJson<'a, 'js> {
                 if let Some(object) = value.as_object()
                     && self.plain_prototype(object)?
                 {
-                    match self.diff_members(object, old, depth, keys)? {
-                        Some(Members(changes)) if changes.is_empty() => return Ok(Patch::Keep),
+                    match self.diff_members(object, old.iter(), depth, keys, &Filter::default())? {
+                        Some(members) if members.is_empty() => return Ok(Patch::Keep),
                         Some(members) => return Ok(Patch::Members(members)),
                         None => {}
                     }
@@ -261,36 +357,35 @@ impl<'a, 'js> ToJson<'a, 'js> {
         }))
     }
 
-    /// The members of `object` (with a plain prototype) that differ from `source`'s; `None`
-    /// if it has an own `toJSON`, so is not plain data. Keys are matched as atoms from `keys`,
-    /// in `source`'s order first (objects keep the order their keys were added in).
+    /// The members of `object` (with a plain prototype) that differ from `source`'s entries;
+    /// `None` if it has an own `toJSON`, so is not plain data. Keys are matched as atoms from
+    /// `keys`, in `source`'s order first (objects keep the order their keys were added in).
     fn diff_members<'s>(
         &self,
         object: &Object<'js>,
-        source: &'s Map<String, serde_json::Value>,
+        source: impl Iterator<Item = (&'s String, &'s serde_json::Value)>,
         depth: usize,
         keys: &mut KeyAtoms<'s, 'js>,
+        filter: &Filter,
     ) -> rquickjs::Result<Option<Members>> {
         /// A member of `source`, its atom, and whether `object` still has it.
         struct Entry<'s> {
-            key: &'s String,
             old: &'s serde_json::Value,
             atom: qjs::JSAtom,
             found: bool,
         }
-        let mut entries = Vec::with_capacity(source.len());
-        for (index, (key, old)) in source.iter().enumerate() {
+        let mut entries = Vec::with_capacity(source.size_hint().0);
+        for (index, (key, old)) in source.enumerate() {
             entries.push(Entry {
-                key,
                 old,
                 atom: keys.get(self.atoms, self.ctx, index, key)?,
                 found: false,
             });
         }
-        let mut changes = Vec::new();
+        let mut members = Members::default();
         let mut next = 0;
-        let mut members = raw::Members::new(self.ctx, object)?;
-        while let Some(member) = members.next() {
+        let mut read = raw::Members::new(self.ctx, object)?;
+        while let Some(member) = read.next() {
             let (atom, item) = member?;
             if atom == raw::TO_JSON {
                 return Ok(None);
@@ -305,26 +400,33 @@ impl<'a, 'js> ToJson<'a, 'js> {
                     next = at + 1;
                     let entry = &mut entries[at];
                     entry.found = true;
+                    if !filter.wants(atom) {
+                        continue;
+                    }
                     match self.diff_member(item, entry.old, depth + 1)? {
                         Patch::Keep => {}
-                        patch => changes.push((entry.key.clone(), patch)),
+                        patch => members.changed.push((at, patch)),
                     }
                 }
                 None => {
+                    if !filter.wants(atom) {
+                        continue;
+                    }
                     if let Some(item) = self.member(item, depth + 1)? {
                         let key = self.atoms.borrow_mut().name(self.ctx, atom)?;
-                        changes.push((key, Patch::Set(Some(item))));
+                        members.added.push((key, item));
                     }
                 }
             }
         }
-        changes.extend(
+        members.changed.extend(
             entries
                 .iter()
-                .filter(|e| !e.found)
-                .map(|e| (e.key.clone(), Patch::Set(None))),
+                .enumerate()
+                .filter(|(_, e)| !e.found && filter.wants(e.atom))
+                .map(|(index, _)| (index, Patch::Set(None))),
         );
-        Ok(Some(Members(changes)))
+        Ok(Some(members))
     }
 
     /// The items of plain array `array` that differ from `source`'s.
@@ -483,28 +585,192 @@ impl Patch {
     }
 }
 
-/// The changed members of an object, by key.
+/// Which members of the context object [`ToJson::diff_object`] reads back.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Read<'a> {
+    /// A member left out (where lent records are, read with [`ToJson::diff_records`]).
+    pub(crate) skip: Option<&'a str>,
+    /// The only members read, if not all.
+    pub(crate) only: Option<&'a [String]>,
+}
+
+/// [`Read`] as atoms: which members that are not among the source's are read.
+#[derive(Debug, Default)]
+struct Filter {
+    skip: Option<qjs::JSAtom>,
+    only: Option<Vec<qjs::JSAtom>>,
+}
+
+impl Read<'_> {
+    fn wants(&self, key: &str) -> bool {
+        Some(key) != self.skip && self.only.is_none_or(|only| only.iter().any(|k| k == key))
+    }
+}
+
+impl Filter {
+    fn wants(&self, atom: qjs::JSAtom) -> bool {
+        Some(atom) != self.skip && self.only.as_ref().is_none_or(|only| only.contains(&atom))
+    }
+}
+
+/// Keeps the number kinds of lent `records` in `value`, the JSON that replaced them, where it
+/// still has a record's shape ([`keep_number_kinds`] per column).
+fn keep_record_kinds(records: &Records, value: &mut serde_json::Value) {
+    fn keep(row: &Row, item: &mut serde_json::Value) {
+        if let serde_json::Value::Object(map) = item {
+            for (key, new) in map.iter_mut() {
+                if let Some((_, old)) = row.iter().find(|(name, _)| name == key) {
+                    keep_number_kinds(old, new);
+                }
+            }
+        }
+    }
+    match (records, value) {
+        (Records::One(row), item) => keep(row, item),
+        (Records::Many(rows), serde_json::Value::Array(items)) => {
+            for (row, item) in rows.iter().zip(items) {
+                keep(row, item);
+            }
+        }
+        (Records::Many(_), _) => {}
+    }
+}
+
+/// What the scripts did to lent records, read by [`ToJson::diff_records`].
 #[derive(Debug, PartialEq)]
-pub(crate) struct Members(Vec<(String, Patch)>);
+pub(crate) enum RecordsPatch {
+    /// The changes to the one record.
+    One(Members),
+    /// The changed rows by index, the new number of rows, and the rows beyond the old number.
+    Many {
+        changed: Vec<(usize, Members)>,
+        len: usize,
+        added: Vec<Row>,
+    },
+    /// Not records any more: the JSON of what replaced them.
+    Replaced(Option<serde_json::Value>),
+}
+
+impl RecordsPatch {
+    /// Applies the changes to the records they were read from.
+    pub(crate) fn apply(self, records: Records) -> RecordsBack {
+        match (self, records) {
+            (RecordsPatch::One(members), Records::One(mut row)) => {
+                members.apply_row(&mut row);
+                RecordsBack::Records(Records::One(row))
+            }
+            (
+                RecordsPatch::Many {
+                    changed,
+                    len,
+                    added,
+                },
+                Records::Many(mut rows),
+            ) => {
+                for (index, members) in changed {
+                    if let Some(row) = rows.get_mut(index) {
+                        members.apply_row(row);
+                    }
+                }
+                rows.truncate(len);
+                rows.extend(added);
+                RecordsBack::Records(Records::Many(rows))
+            }
+            (RecordsPatch::Replaced(value), _) => RecordsBack::Replaced(value),
+            // A patch is applied to the records it was read from, whose shape it matches.
+            (RecordsPatch::One(_) | RecordsPatch::Many { .. }, records) => {
+                RecordsBack::Records(records)
+            }
+        }
+    }
+}
+
+/// The changes to an object's members: members of the source changed or removed (by their
+/// place in the source's order), and members added (in the order the scripts added them).
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Members {
+    /// Changed members by index; `Patch::Set(None)` removes one.
+    changed: Vec<(usize, Patch)>,
+    added: Vec<(String, serde_json::Value)>,
+}
 
 impl Members {
+    /// Whether nothing changed.
+    fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.added.is_empty()
+    }
+
+    /// The change from `source`'s entries to `map`, read whole: every member `read` allows
+    /// set anew (with the number kinds of `source` kept), those `map` lacks removed.
+    fn replaced<'s>(
+        source: impl Iterator<Item = (&'s String, &'s serde_json::Value)>,
+        mut map: Map<String, serde_json::Value>,
+        read: Read<'_>,
+    ) -> Members {
+        map.retain(|key, _| read.wants(key));
+        let mut changed = Vec::new();
+        for (index, (key, old)) in source.enumerate() {
+            if !read.wants(key) {
+                continue;
+            }
+            let patch = match map.remove(key) {
+                Some(mut item) => {
+                    keep_number_kinds(old, &mut item);
+                    Patch::Set(Some(item))
+                }
+                None => Patch::Set(None),
+            };
+            changed.push((index, patch));
+        }
+        Members {
+            changed,
+            added: map.into_iter().collect(),
+        }
+    }
+
     /// Applies the changes to the object they were read from.
-    pub(crate) fn apply(self, map: &mut Map<String, serde_json::Value>) {
-        for (key, patch) in self.0 {
+    pub(crate) fn apply(mut self, map: &mut Map<String, serde_json::Value>) {
+        self.changed.sort_unstable_by_key(|(index, _)| *index);
+        let mut changed = self.changed.into_iter().peekable();
+        let mut removed = Vec::new();
+        for (index, (key, item)) in map.iter_mut().enumerate() {
+            while let Some((_, patch)) = changed.next_if(|(at, _)| *at == index) {
+                match patch {
+                    Patch::Set(None) => removed.push(key.clone()),
+                    patch => patch.apply(item),
+                }
+            }
+        }
+        for key in removed {
+            map.remove(&key);
+        }
+        map.extend(self.added);
+    }
+
+    /// Applies the changes to the record they were read from: changed members in place,
+    /// removed ones gone, added ones at the end.
+    pub(crate) fn apply_row(self, row: &mut Vec<(String, serde_json::Value)>) {
+        let mut removed = Vec::new();
+        for (index, patch) in self.changed {
             match patch {
-                Patch::Set(None) => {
-                    map.remove(&key);
-                }
-                Patch::Set(Some(value)) => {
-                    map.insert(key, value);
-                }
+                Patch::Set(None) => removed.push(index),
                 patch => {
-                    if let Some(item) = map.get_mut(&key) {
+                    if let Some((_, item)) = row.get_mut(index) {
                         patch.apply(item);
                     }
                 }
             }
         }
+        if !removed.is_empty() {
+            removed.sort_unstable();
+            let mut index = 0;
+            row.retain(|_| {
+                let keep = removed.binary_search(&index).is_err();
+                index += 1;
+                keep
+            });
+        }
+        row.extend(self.added);
     }
 }
 
@@ -512,7 +778,7 @@ impl Members {
 pub(crate) mod tests {
     use std::cell::RefCell;
 
-    use super::{Patch, ToJson, number, object};
+    use super::{Patch, Read, ToJson, number, object};
     use crate::raw::{Atoms, KeyAtoms, build};
     use crate::schema::keep_number_kinds;
     use rquickjs::{Context, Ctx, Function, Object, Runtime};
@@ -564,8 +830,11 @@ pub(crate) mod tests {
             let values = values.into_value();
             let mut converted = json.convert(&values).unwrap().unwrap();
             keep_number_kinds(&source, &mut converted);
-            let changes = json.diff_object(&values, &map).unwrap().unwrap();
-            let unchanged = changes.0.is_empty();
+            let changes = json
+                .diff_object(&values, &map, Read::default())
+                .unwrap()
+                .unwrap();
+            let unchanged = changes.is_empty();
             changes.apply(&mut map);
             (serde_json::Value::Object(map), converted, unchanged)
         })
@@ -735,7 +1004,10 @@ pub(crate) mod tests {
             );
             let prototype: Object = ctx.eval("Object.prototype").unwrap();
             let json = ToJson::new(ctx, &prototype, atoms);
-            assert!(json.diff_object(&values.into_value(), map).is_err());
+            assert!(
+                json.diff_object(&values.into_value(), map, Read::default())
+                    .is_err()
+            );
             let message = pending_message(ctx);
             assert_eq!(message, "no area");
         });

@@ -181,7 +181,7 @@ mod tables;
 mod tap;
 mod worker;
 
-pub use context::{JsonContext, Returned, ScriptContext};
+pub use context::{JsonContext, Records, RecordsBack, Returned, Row, ScriptContext};
 pub use error::{ContextError, Limit, Location, ScriptError};
 pub use pipeline::ScriptShare;
 pub use pool::{PoolConfig, ScriptPool};

@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
+use crate::context::Lent;
 use crate::error::ScriptError;
 use crate::source::{Script, ScriptSource};
 use crate::tap::ScriptTap;
@@ -233,7 +233,7 @@ impl ScriptPool {
     pub(crate) fn call_inline(
         &self,
         scripts: &[Script],
-        values: &mut Map<String, Value>,
+        values: &mut Lent,
         tables: bool,
     ) -> Inline {
         worker::call_inline(&self.inner.config, scripts, values, tables)

@@ -24,6 +24,8 @@ use foldhash::fast::RandomState;
 
 use rquickjs::{Ctx, Error, Exception, Object, Value, qjs};
 
+use crate::context::{Records, Row};
+
 /// Nesting deeper than this is refused on the way in (as `JSON.parse` of the context would
 /// reach a recursion limit), and goes through `JSON.stringify` on the way back.
 pub(crate) const MAX_DEPTH: usize = 256;
@@ -201,7 +203,7 @@ pub(crate) fn members<'js>(
     depth: usize,
     atoms: &RefCell<Atoms>,
 ) -> rquickjs::Result<Object<'js>> {
-    let raw = members_raw(ctx, map, depth, &mut KeyAtoms::new(), atoms)?;
+    let raw = members_raw(ctx, map.iter(), depth, &mut KeyAtoms::new(), atoms)?;
     // SAFETY: as in `build`; the value is an object.
     let value = unsafe { Value::from_raw(ctx.clone(), raw) };
     Ok(value.into_object().expect("JS_NewObject makes an object"))
@@ -293,7 +295,13 @@ fn build_raw<'s, 'js>(
                 Exception::throw_range(ctx, "the hook context has an array too long")
             })?;
             let values = match rows(items) {
-                Some(rows) => rows_raw(ctx, &rows, depth + 1, atoms)?,
+                Some(rows) => rows_raw(
+                    ctx,
+                    rows[0].keys(),
+                    rows.iter().map(|row| row.values()).collect(),
+                    depth + 1,
+                    atoms,
+                )?,
                 None => {
                     let mut values = OwnedValues {
                         ctx,
@@ -312,7 +320,7 @@ fn build_raw<'s, 'js>(
             // if it fails), so they are not freed here.
             checked(unsafe { qjs::JS_NewArrayFrom(raw, count, values.as_ptr()) })?
         }
-        serde_json::Value::Object(map) => members_raw(ctx, map, depth, keys, atoms)?,
+        serde_json::Value::Object(map) => members_raw(ctx, map.iter(), depth, keys, atoms)?,
     })
 }
 
@@ -342,12 +350,16 @@ fn rows(items: &[serde_json::Value]) -> Option<Vec<&serde_json::Map<String, serd
 /// runtime's shape table. For a list of 20 rows of 7 columns that saves about 38k of the
 /// 1 040k instructions of a list request with script hooks (BENCHMARKS.md § Server under
 /// load).
-fn rows_raw<'a, 'js>(
+fn rows_raw<'a, 's, 'js, V>(
     ctx: &'a Ctx<'js>,
-    rows: &[&serde_json::Map<String, serde_json::Value>],
+    keys: impl Iterator<Item = &'s String>,
+    mut columns: Vec<V>,
     depth: usize,
     atoms: &RefCell<Atoms>,
-) -> rquickjs::Result<OwnedValues<'a, 'js>> {
+) -> rquickjs::Result<OwnedValues<'a, 'js>>
+where
+    V: Iterator<Item = &'s serde_json::Value>,
+{
     if depth > MAX_DEPTH {
         return Err(Exception::throw_range(
             ctx,
@@ -357,29 +369,25 @@ fn rows_raw<'a, 'js>(
     let raw = ctx.as_raw().as_ptr();
     let mut objects = OwnedValues {
         ctx,
-        values: Vec::with_capacity(rows.len()),
+        values: Vec::with_capacity(columns.len()),
     };
-    for _ in rows {
+    for _ in &columns {
         // SAFETY: `raw` is the live context.
         objects
             .values
             .push(checked(unsafe { qjs::JS_NewObject(raw) })?);
     }
-    let mut keys = KeyAtoms::new();
-    let Some(first) = rows.first() else {
-        return Ok(objects);
-    };
-    // Every row has the first row's keys in its order (`rows`): the rows' values are read
-    // side by side, one column at a time.
-    let mut columns: Vec<_> = rows.iter().map(|row| row.values()).collect();
-    for (index, key) in first.keys().enumerate() {
-        let atom = keys.get(atoms, ctx, index, key)?;
+    let mut key_atoms = KeyAtoms::new();
+    // Every row has the keys in this order: the rows' values are read side by side, one
+    // column at a time.
+    for (index, key) in keys.enumerate() {
+        let atom = key_atoms.get(atoms, ctx, index, key)?;
         for (values, object) in columns.iter_mut().zip(&objects.values) {
             let Some(item) = values.next() else { continue };
             let item = build_raw(ctx, item, depth + 1, &mut KeyAtoms::new(), atoms)?;
             let flags = (qjs::JS_PROP_C_W_E | qjs::JS_PROP_THROW) as i32;
             // SAFETY: `object` is a live object owned by `objects`, `atom` a live atom (held
-            // by `keys` or `atoms`); `item` is owned and taken by the call.
+            // by `key_atoms` or `atoms`); `item` is owned and taken by the call.
             if unsafe { qjs::JS_DefinePropertyValue(raw, *object, atom, item, flags) } < 0 {
                 return Err(Error::Exception);
             }
@@ -388,9 +396,73 @@ fn rows_raw<'a, 'js>(
     Ok(objects)
 }
 
+/// A row's members as a map's iterator gives them.
+fn pairs(row: &Row) -> impl Iterator<Item = (&String, &serde_json::Value)> + Clone {
+    row.iter().map(|(key, item)| (key, item))
+}
+
+/// Builds lent `records` and defines them as `object`'s member `key`, as if the records were
+/// JSON objects among the values [`members`] built `object` from.
+pub(crate) fn define_records<'js>(
+    ctx: &Ctx<'js>,
+    object: &Object<'js>,
+    key: &str,
+    records: &Records,
+    atoms: &RefCell<Atoms>,
+) -> rquickjs::Result<()> {
+    let raw = ctx.as_raw().as_ptr();
+    let value = match records {
+        Records::One(row) => members_raw(ctx, pairs(row), 1, &mut KeyAtoms::new(), atoms)?,
+        Records::Many(rows) => {
+            let count = i32::try_from(rows.len()).map_err(|_| {
+                Exception::throw_range(ctx, "the hook context has an array too long")
+            })?;
+            let uniform = rows.first().is_some_and(|first| {
+                rows.len() > 1
+                    && rows.iter().all(|row| {
+                        row.len() == first.len()
+                            && row.iter().zip(first).all(|((a, _), (b, _))| a == b)
+                    })
+            });
+            let values = if uniform {
+                let columns = rows
+                    .iter()
+                    .map(|row| row.iter().map(|(_, item)| item))
+                    .collect();
+                rows_raw(ctx, rows[0].iter().map(|(key, _)| key), columns, 2, atoms)?
+            } else {
+                let mut values = OwnedValues {
+                    ctx,
+                    values: Vec::with_capacity(rows.len()),
+                };
+                let mut row_keys = KeyAtoms::new();
+                for row in rows {
+                    values
+                        .values
+                        .push(members_raw(ctx, pairs(row), 2, &mut row_keys, atoms)?);
+                }
+                values
+            }
+            .take();
+            // SAFETY: `raw` is the live context; the call takes every value (and frees them
+            // if it fails).
+            checked(unsafe { qjs::JS_NewArrayFrom(raw, count, values.as_ptr()) })?
+        }
+    };
+    let value = Owned { ctx, value };
+    let atom = KeyAtoms::new().get(atoms, ctx, 0, key)?;
+    let flags = (qjs::JS_PROP_C_W_E | qjs::JS_PROP_THROW) as i32;
+    // SAFETY: `object` is a live object, `atom` a live atom (held by the `KeyAtoms` until the
+    // end of this statement, or by `atoms`); the value is owned and taken by the call.
+    if unsafe { qjs::JS_DefinePropertyValue(raw, object.as_raw(), atom, value.take(), flags) } < 0 {
+        return Err(Error::Exception);
+    }
+    Ok(())
+}
+
 fn members_raw<'s, 'js>(
     ctx: &Ctx<'js>,
-    map: &'s serde_json::Map<String, serde_json::Value>,
+    members: impl Iterator<Item = (&'s String, &'s serde_json::Value)>,
     depth: usize,
     keys: &mut KeyAtoms<'s, 'js>,
     atoms: &RefCell<Atoms>,
@@ -401,7 +473,7 @@ fn members_raw<'s, 'js>(
         ctx,
         value: checked(unsafe { qjs::JS_NewObject(raw) })?,
     };
-    for (index, (key, item)) in map.iter().enumerate() {
+    for (index, (key, item)) in members.enumerate() {
         let atom = keys.get(atoms, ctx, index, key)?;
         let item = build_raw(ctx, item, depth + 1, &mut KeyAtoms::new(), atoms)?;
         let flags = (qjs::JS_PROP_C_W_E | qjs::JS_PROP_THROW) as i32;
@@ -559,8 +631,8 @@ mod tests {
     use serde_json::{Map, Value, json};
 
     use super::{Atoms, CACHED_KEY_LEN, CACHED_KEYS, build};
-    use crate::convert::ToJson;
     use crate::convert::tests::{in_context, run_script};
+    use crate::convert::{Read, ToJson};
 
     /// Builds `source`, runs `script` on it and applies what the read back found.
     fn run(
@@ -573,7 +645,7 @@ mod tests {
         let prototype: Object = ctx.eval("Object.prototype").unwrap();
         let json = ToJson::new(ctx, &prototype, atoms);
         let changes = json
-            .diff_object(&values.into_value(), source)
+            .diff_object(&values.into_value(), source, Read::default())
             .unwrap()
             .unwrap();
         changes.apply(source);

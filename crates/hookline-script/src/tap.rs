@@ -12,11 +12,11 @@ use futures_util::future::{Either, select};
 
 use hookline::{AsyncTap, BoxFuture, Flow, TapError, TapResult};
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::context::{Returned, ScriptContext};
-use crate::error::{Limit, ScriptError};
+use crate::context::{Lent, RecordsBack, Returned, ScriptContext};
+use crate::error::{ContextError, Limit, ScriptError};
 use crate::pool::ScriptPool;
 use crate::source::Script;
 use crate::tables::{TableApi, TableError, TableRequest};
@@ -122,14 +122,37 @@ impl ScriptTap {
             scripts: self.names(),
             source,
         };
-        let values = ctx.lend_script().map_err(context)?;
-        let (result, values) = self.execute(values).await?;
+        let records = ctx.lend_records();
+        let mut values = match ctx.lend_script() {
+            Ok(values) => values,
+            Err(error) => {
+                if let Some((key, records)) = records
+                    && let Err(restore) = ctx.restore_records(key, RecordsBack::Records(records))
+                {
+                    tracing::warn!(error = %restore, "a context could not take back its lent records");
+                }
+                return Err(context(error));
+            }
+        };
+        let records = records.map(|(key, records)| {
+            values.remove(&key);
+            (key, RecordsBack::Records(records))
+        });
+        let taken_back = ctx
+            .taken_back()
+            .map(|keys| keys.iter().map(|key| key.to_string()).collect());
+        let lent = Lent {
+            values,
+            records,
+            taken_back,
+        };
+        let (result, lent) = self.execute(lent).await?;
         let output = match result {
             Ok(output) => output,
             Err(error) => {
                 // The script's error is what the caller needs to see; a context that cannot take
                 // its own values back unchanged is only logged.
-                if let Err(restore) = ctx.restore_script(Returned::Unchanged(values)) {
+                if let Err(restore) = restore(ctx, lent, false) {
                     tracing::warn!(error = %restore, "a context could not take back its lent values");
                 }
                 return Err(error);
@@ -137,13 +160,11 @@ impl ScriptTap {
         };
         match output {
             CallOutput::Continue => {
-                ctx.restore_script(Returned::Changed(values))
-                    .map_err(context)?;
+                restore(ctx, lent, true).map_err(context)?;
                 Ok(ScriptOutcome::Continue)
             }
             CallOutput::Return { script, value } => {
-                ctx.restore_script(Returned::Changed(values))
-                    .map_err(context)?;
+                restore(ctx, lent, true).map_err(context)?;
                 Ok(ScriptOutcome::Return { script, value })
             }
             CallOutput::Reject {
@@ -151,8 +172,7 @@ impl ScriptTap {
                 status,
                 message,
             } => {
-                ctx.restore_script(Returned::Unchanged(values))
-                    .map_err(context)?;
+                restore(ctx, lent, false).map_err(context)?;
                 Ok(ScriptOutcome::Rejected {
                     script,
                     status,
@@ -168,8 +188,8 @@ impl ScriptTap {
     /// stopped); otherwise they come back with how the call ended.
     async fn execute(
         &self,
-        mut values: Map<String, Value>,
-    ) -> Result<(Result<CallOutput, ScriptError>, Map<String, Value>), ScriptError> {
+        mut values: Lent,
+    ) -> Result<(Result<CallOutput, ScriptError>, Lent), ScriptError> {
         if let Inline::Done(result) =
             self.pool
                 .call_inline(&self.scripts, &mut values, self.tables.is_some())
@@ -270,4 +290,27 @@ where
             } => Err(TapError::reject(message).with_status(status)),
         }
     }
+}
+
+/// Hands lent values and records back to `ctx`: the records first, then the values, as the
+/// scripts left them (`changed`) or as they were lent. Both are handed back even if the first
+/// fails; the first error is returned.
+fn restore<C: ScriptContext + ?Sized>(
+    ctx: &mut C,
+    lent: Lent,
+    changed: bool,
+) -> Result<(), ContextError> {
+    let Lent {
+        values, records, ..
+    } = lent;
+    let records = match records {
+        Some((key, records)) => ctx.restore_records(key, records),
+        None => Ok(()),
+    };
+    let values = ctx.restore_script(if changed {
+        Returned::Changed(values)
+    } else {
+        Returned::Unchanged(values)
+    });
+    records.and(values)
 }

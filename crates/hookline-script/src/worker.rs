@@ -25,14 +25,14 @@ use rquickjs::allocator::RustAllocator;
 use rquickjs::context::EvalOptions;
 use rquickjs::promise::PromiseState;
 use rquickjs::{Context, Ctx, Exception, Function, Module, Object, Persistent, Runtime, Value};
-use serde_json::Map;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::body::SourceMap;
-use crate::convert::{self, ToJson};
+use crate::context::{Lent, RecordsBack};
+use crate::convert::{self, Read, ToJson};
 use crate::error::{Limit, Location, ScriptError, shorten};
 use crate::pool::PoolConfig;
-use crate::raw::Atoms;
+use crate::raw::{self, Atoms};
 use crate::source::{Role, Script, ScriptInner, Style};
 use crate::tables::{TableError, TableRequest};
 
@@ -54,7 +54,7 @@ pub(crate) enum Job {
 /// call continues or returns, as they came otherwise.
 pub(crate) struct CallJob {
     pub(crate) scripts: Arc<[Script]>,
-    pub(crate) values: Map<String, serde_json::Value>,
+    pub(crate) values: Lent,
     pub(crate) tables: bool,
     pub(crate) events: mpsc::UnboundedSender<Event>,
     pub(crate) span: tracing::Span,
@@ -70,7 +70,7 @@ pub(crate) enum Event {
     /// The call is over; `values` are the job's (see [`CallJob`]).
     Done {
         result: Result<CallOutput, ScriptError>,
-        values: Map<String, serde_json::Value>,
+        values: Lent,
     },
 }
 
@@ -212,7 +212,7 @@ pub(crate) enum Inline {
 pub(crate) fn call_inline(
     config: &Arc<PoolConfig>,
     scripts: &[Script],
-    values: &mut Map<String, serde_json::Value>,
+    values: &mut Lent,
     tables: bool,
 ) -> Inline {
     if config.inline_budget.is_zero()
@@ -609,7 +609,7 @@ impl Engine {
     fn call(
         &mut self,
         scripts: &[Script],
-        values: &mut Map<String, serde_json::Value>,
+        values: &mut Lent,
         tables: bool,
     ) -> Result<CallOutput, ScriptError> {
         let Engine {
@@ -984,16 +984,16 @@ impl<'js> Run<'_, 'js> {
         &self,
         compiled: &mut HashMap<u64, Compiled>,
         scripts: &[Script],
-        source: &mut Map<String, serde_json::Value>,
+        source: &mut Lent,
     ) -> Result<CallOutput, ScriptError> {
         let ctx = self.ctx;
         let Some(first) = scripts.first() else {
             return Err(engine_error(None, "a call without scripts"));
         };
         self.state.start(&first.inner.name, self.config);
-        let values = convert::object(ctx, source, 0, self.atoms)
-            .map_err(|e| self.error(self.fail(e, &first.inner), &first.inner))?
-            .into_value();
+        let values = self
+            .build(source)
+            .map_err(|e| self.error(self.fail(e, &first.inner), &first.inner))?;
         let mut prepared = Prepared::default();
         let mut last = first;
         for script in scripts {
@@ -1173,18 +1173,51 @@ impl<'js> Run<'_, 'js> {
         }
     }
 
+    /// The JavaScript object of the lent values and records.
+    fn build(&self, source: &Lent) -> rquickjs::Result<Value<'js>> {
+        let object = convert::object(self.ctx, &source.values, 0, self.atoms)?;
+        if let Some((key, RecordsBack::Records(records))) = &source.records {
+            raw::define_records(self.ctx, &object, key, records, self.atoms)?;
+        }
+        Ok(object.into_value())
+    }
+
     /// Drains the job queue and patches `source`, the JSON the values were built from, with
     /// the scripts' changes. On an error `source` is left as it was.
     fn finish(
         &self,
         last: &ScriptInner,
         values: &Value<'js>,
-        source: &mut Map<String, serde_json::Value>,
+        source: &mut Lent,
     ) -> Result<(), ScriptError> {
         self.drain(last)?;
-        match self.json().diff_object(values, source) {
-            Ok(Some(changes)) => {
-                changes.apply(source);
+        let json = self.json();
+        let read = || -> rquickjs::Result<Option<_>> {
+            let read = Read {
+                skip: source.records.as_ref().map(|(key, _)| key.as_str()),
+                only: source.taken_back.as_deref(),
+            };
+            let Some(changes) = json.diff_object(values, &source.values, read)? else {
+                return Ok(None);
+            };
+            let records = match (&source.records, values.as_object()) {
+                (Some((key, RecordsBack::Records(records))), Some(object)) => {
+                    let value: Value = object.get(key.as_str())?;
+                    Some(json.diff_records(&value, records, 1)?)
+                }
+                _ => None,
+            };
+            Ok(Some((changes, records)))
+        };
+        match read() {
+            Ok(Some((changes, records))) => {
+                changes.apply(&mut source.values);
+                if let (Some(patch), Some((_, lent))) = (records, source.records.as_mut())
+                    && let RecordsBack::Records(records) =
+                        std::mem::replace(lent, RecordsBack::Replaced(None))
+                {
+                    *lent = patch.apply(records);
+                }
                 Ok(())
             }
             Ok(None) => Err(engine_error(

@@ -21,7 +21,8 @@ async fn load(pool: &ScriptPool, name: &str, code: &str) -> Script {
         .unwrap_or_else(|e| panic!("{name} loads: {e}"))
 }
 
-/// A context that moves its rows to the worker, as hookline-server's resource scripts do, and
+/// A context that moves its rows to the worker as JSON values (records can also go as rows,
+/// with [`ScriptContext::lend_records`]: see `records.rs`), and
 /// records how they came back.
 #[derive(Debug, Default)]
 struct Rows {

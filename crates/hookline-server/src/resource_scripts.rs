@@ -18,7 +18,8 @@ use hookline_data::{
     Resource,
 };
 use hookline_script::{
-    ContextError, Returned, Script, ScriptContext, ScriptOutcome, ScriptPool, ScriptTap,
+    ContextError, Records, RecordsBack, Returned, Row, Script, ScriptContext, ScriptOutcome,
+    ScriptPool, ScriptTap,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -29,16 +30,26 @@ use crate::tables::DataHandle;
 
 /// A hook context scripts can see and change.
 pub(crate) trait ScriptView: Serialize + Send + 'static {
+    /// The keys of the values (beside the lent records) whose changes
+    /// [`ScriptView::take_back`] takes: only these are read back from the scripts.
+    const TAKEN_BACK: &'static [&'static str];
+
     /// Who the flow runs for.
     fn actor(&self) -> &Actor;
 
-    /// Moves out the records scripts may change, as JSON under their key (`record`,
-    /// `updates`, `response`), leaving them empty here until [`ScriptView::take_back`].
-    fn lend(&mut self) -> Option<(&'static str, Value)> {
+    /// Moves out the records scripts may change, under their key (`record`, `updates`,
+    /// `response`), leaving them empty here until [`ScriptView::take_back_records`].
+    fn lend(&mut self) -> Option<(&'static str, Records)> {
         None
     }
 
-    /// Takes back what scripts may change, including what [`ScriptView::lend`] moved out.
+    /// Takes back the records [`ScriptView::lend`] moved out. A context that lends none is
+    /// never handed any.
+    fn take_back_records(&mut self, _records: RecordsBack) -> Result<(), TakeBackError> {
+        Ok(())
+    }
+
+    /// Takes back the other values scripts may change.
     fn take_back(&mut self, values: &mut Map<String, Value>) -> Result<(), TakeBackError>;
 }
 
@@ -72,42 +83,50 @@ fn convert<T: DeserializeOwned>(
     })
 }
 
-/// [`take`] for a record: an object is moved into the record as it is.
-fn take_record(
-    values: &mut Map<String, Value>,
-    key: &'static str,
-) -> Result<Record, TakeBackError> {
-    match values.remove(key) {
-        Some(Value::Object(map)) => Ok(Record::from(map)),
-        other => convert(other, key),
+/// A row handed back, as a record (columns in the row's order).
+fn record(row: Row) -> Record {
+    Record::from(row)
+}
+
+/// The record lent as `key`, handed back: the patched row, or what the scripts put there
+/// instead if it is an object.
+fn record_back(records: RecordsBack, key: &'static str) -> Result<Record, TakeBackError> {
+    match records {
+        RecordsBack::Records(Records::One(row)) => Ok(record(row)),
+        RecordsBack::Records(Records::Many(_)) => Err(TakeBackError {
+            key,
+            message: "rows came back where one record was lent".into(),
+        }),
+        RecordsBack::Replaced(Some(Value::Object(map))) => Ok(Record::from(map)),
+        RecordsBack::Replaced(other) => convert(other, key),
     }
 }
 
-/// [`take`] for records: an array of objects is moved into records as it is.
-fn take_records(
-    values: &mut Map<String, Value>,
-    key: &'static str,
-) -> Result<Vec<Record>, TakeBackError> {
-    match values.remove(key) {
-        Some(Value::Array(items)) if items.iter().all(Value::is_object) => Ok(items
-            .into_iter()
-            .filter_map(|item| match item {
-                Value::Object(map) => Some(Record::from(map)),
-                _ => None,
-            })
-            .collect()),
-        other => convert(other, key),
+/// The rows lent as `key`, handed back: the patched rows, or what the scripts put there
+/// instead if it is an array of objects.
+fn rows_back(records: RecordsBack, key: &'static str) -> Result<Vec<Record>, TakeBackError> {
+    match records {
+        RecordsBack::Records(Records::Many(rows)) => Ok(rows.into_iter().map(record).collect()),
+        RecordsBack::Records(Records::One(_)) => Err(TakeBackError {
+            key,
+            message: "one record came back where rows were lent".into(),
+        }),
+        RecordsBack::Replaced(Some(Value::Array(items))) if items.iter().all(Value::is_object) => {
+            Ok(items
+                .into_iter()
+                .filter_map(|item| match item {
+                    Value::Object(map) => Some(Record::from(map)),
+                    _ => None,
+                })
+                .collect())
+        }
+        RecordsBack::Replaced(other) => convert(other, key),
     }
 }
 
-/// The JSON of lent records, moved.
-fn records_value(records: Vec<Record>) -> Value {
-    Value::Array(
-        records
-            .into_iter()
-            .map(|record| Value::Object(record.into_map()))
-            .collect(),
-    )
+/// A record lent as a row, moved.
+fn row(record: Record) -> Row {
+    Row::from(record)
 }
 
 /// The context as JSON with AdminForth's names: camel-case keys (`recordId`, `oldRecord`),
@@ -157,38 +176,52 @@ fn camel_case(key: &str) -> String {
 }
 
 impl ScriptView for CreateContext {
+    const TAKEN_BACK: &'static [&'static str] = &[];
+
     fn actor(&self) -> &Actor {
         &self.actor
     }
 
-    fn lend(&mut self) -> Option<(&'static str, Value)> {
+    fn lend(&mut self) -> Option<(&'static str, Records)> {
         let record = std::mem::take(&mut self.record);
-        Some(("record", Value::Object(record.into_map())))
+        Some(("record", Records::One(row(record))))
     }
 
-    fn take_back(&mut self, values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
-        self.record = take_record(values, "record")?;
+    fn take_back_records(&mut self, records: RecordsBack) -> Result<(), TakeBackError> {
+        self.record = record_back(records, "record")?;
+        Ok(())
+    }
+
+    fn take_back(&mut self, _values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
         Ok(())
     }
 }
 
 impl ScriptView for EditContext {
+    const TAKEN_BACK: &'static [&'static str] = &[];
+
     fn actor(&self) -> &Actor {
         &self.actor
     }
 
-    fn lend(&mut self) -> Option<(&'static str, Value)> {
+    fn lend(&mut self) -> Option<(&'static str, Records)> {
         let updates = std::mem::take(&mut self.updates);
-        Some(("updates", Value::Object(updates.into_map())))
+        Some(("updates", Records::One(row(updates))))
     }
 
-    fn take_back(&mut self, values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
-        self.updates = take_record(values, "updates")?;
+    fn take_back_records(&mut self, records: RecordsBack) -> Result<(), TakeBackError> {
+        self.updates = record_back(records, "updates")?;
+        Ok(())
+    }
+
+    fn take_back(&mut self, _values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
         Ok(())
     }
 }
 
 impl ScriptView for DeleteContext {
+    const TAKEN_BACK: &'static [&'static str] = &[];
+
     fn actor(&self) -> &Actor {
         &self.actor
     }
@@ -199,6 +232,8 @@ impl ScriptView for DeleteContext {
 }
 
 impl ScriptView for ReadRequest {
+    const TAKEN_BACK: &'static [&'static str] = &["query"];
+
     fn actor(&self) -> &Actor {
         &self.actor
     }
@@ -216,19 +251,23 @@ impl ScriptView for ReadRequest {
 }
 
 impl ScriptView for ReadResponse {
+    const TAKEN_BACK: &'static [&'static str] = &["total"];
+
     fn actor(&self) -> &Actor {
         &self.actor
     }
 
-    fn lend(&mut self) -> Option<(&'static str, Value)> {
-        Some((
-            "response",
-            records_value(std::mem::take(&mut self.response)),
-        ))
+    fn lend(&mut self) -> Option<(&'static str, Records)> {
+        let rows = std::mem::take(&mut self.response).into_iter().map(row);
+        Some(("response", Records::Many(rows.collect())))
+    }
+
+    fn take_back_records(&mut self, records: RecordsBack) -> Result<(), TakeBackError> {
+        self.response = rows_back(records, "response")?;
+        Ok(())
     }
 
     fn take_back(&mut self, values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
-        self.response = take_records(values, "response")?;
         self.total = take(values, "total")?;
         Ok(())
     }
@@ -267,26 +306,25 @@ impl<C: ScriptView> ScriptContext for Lent<'_, C> {
         self.take_back(values)
     }
 
-    fn lend_script(&mut self) -> Result<Map<String, Value>, ContextError> {
-        let Some((key, lent)) = self.0.lend() else {
-            return self.to_script();
-        };
-        match self.to_script() {
-            Ok(mut values) => {
-                values.insert(key.into(), lent);
-                Ok(values)
-            }
-            Err(error) => {
-                self.take_back(Map::from_iter([(key.to_string(), lent)]))?;
-                Err(error)
-            }
-        }
-    }
-
     fn restore_script(&mut self, values: Returned) -> Result<(), ContextError> {
         match values {
             Returned::Changed(values) | Returned::Unchanged(values) => self.take_back(values),
         }
+    }
+
+    fn taken_back(&self) -> Option<&[&str]> {
+        Some(C::TAKEN_BACK)
+    }
+
+    fn lend_records(&mut self) -> Option<(String, Records)> {
+        let (key, records) = self.0.lend()?;
+        Some((key.to_owned(), records))
+    }
+
+    fn restore_records(&mut self, _key: String, records: RecordsBack) -> Result<(), ContextError> {
+        self.0
+            .take_back_records(records)
+            .map_err(|e| ContextError::invalid(e.to_string()))
     }
 }
 
