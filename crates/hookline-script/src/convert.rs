@@ -327,14 +327,13 @@ impl<'a, 'js> ToJson<'a, 'js> {
     ) -> rquickjs::Result<Patch> {
         let new = match member {
             Member::Other(value) => return self.diff(&value, source, depth, &mut KeyAtoms::new()),
-            Member::String(text) => {
-                if let serde_json::Value::String(old) = source
-                    && text.is(old)?
-                {
-                    return Ok(Patch::Keep);
-                }
-                Some(serde_json::Value::String(text.to_string()?))
-            }
+            Member::String(text) => match source {
+                serde_json::Value::String(old) => match text.unless(old)? {
+                    None => return Ok(Patch::Keep),
+                    Some(new) => Some(serde_json::Value::String(new)),
+                },
+                _ => Some(serde_json::Value::String(text.to_string()?)),
+            },
             primitive => self.member(primitive, depth)?,
         };
         Ok(changed(source, new))

@@ -506,9 +506,16 @@ pub(crate) struct Text<'a, 'js> {
 }
 
 impl Text<'_, '_> {
-    /// Whether the string is `other` (as UTF-8: a string with a lone surrogate is never equal).
-    pub(crate) fn is(&self, other: &str) -> rquickjs::Result<bool> {
-        self.with_bytes(|bytes| bytes == other.as_bytes())
+    /// The string, unless it is `old` (as UTF-8: a string with a lone surrogate is never
+    /// equal): read out of QuickJS once either way.
+    pub(crate) fn unless(&self, old: &str) -> rquickjs::Result<Option<String>> {
+        self.with_bytes(|bytes| {
+            if bytes == old.as_bytes() {
+                return Ok(None);
+            }
+            std::str::from_utf8(bytes).map(|text| Some(text.to_owned()))
+        })?
+        .map_err(Error::from)
     }
 
     /// The string, as `rquickjs::String::to_string` gives it.
