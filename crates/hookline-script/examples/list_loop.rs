@@ -9,7 +9,8 @@
 use std::time::Instant;
 
 use hookline_script::{
-    ContextError, PoolConfig, Returned, ScriptContext, ScriptPool, ScriptSource,
+    ContextError, PoolConfig, Records, RecordsBack, Returned, Row, ScriptContext, ScriptPool,
+    ScriptSource,
 };
 use serde_json::{Map, Value, json};
 
@@ -31,46 +32,78 @@ const SCRIPTS: [(&str, &str); 3] = [
 const COUNTRIES: [&str; 3] = ["ua", "pl", "de"];
 
 /// A context that lends its values to the scripts and takes them back as they come, as the
-/// server's resource hooks do: no copy on the way out, no pass over the numbers on the way
-/// back (the worker keeps number kinds while patching).
-struct Lending(Map<String, Value>);
+/// server's resource hooks do: the rows lent as (column, value) pairs
+/// ([`ScriptContext::lend_records`]), the other values moved out, and only `total` read back
+/// ([`ScriptContext::taken_back`]).
+struct Lending {
+    values: Map<String, Value>,
+    rows: Vec<Row>,
+}
 
 impl ScriptContext for Lending {
     fn to_script(&self) -> Result<Map<String, Value>, ContextError> {
-        Ok(self.0.clone())
+        Ok(self.values.clone())
     }
 
     fn apply_script(&mut self, values: Map<String, Value>) -> Result<(), ContextError> {
-        self.0 = values;
+        self.values = values;
         Ok(())
     }
 
     fn lend_script(&mut self) -> Result<Map<String, Value>, ContextError> {
-        Ok(std::mem::take(&mut self.0))
+        Ok(std::mem::take(&mut self.values))
     }
 
     fn restore_script(&mut self, values: Returned) -> Result<(), ContextError> {
         match values {
-            Returned::Changed(values) | Returned::Unchanged(values) => self.0 = values,
+            Returned::Changed(values) | Returned::Unchanged(values) => self.values = values,
         }
         Ok(())
     }
+
+    fn taken_back(&self) -> Option<&[&str]> {
+        Some(&["total"])
+    }
+
+    fn lend_records(&mut self) -> Option<(String, Records)> {
+        Some((
+            "response".into(),
+            Records::Many(std::mem::take(&mut self.rows)),
+        ))
+    }
+
+    fn restore_records(&mut self, _key: String, records: RecordsBack) -> Result<(), ContextError> {
+        match records {
+            RecordsBack::Records(Records::Many(rows)) => {
+                self.rows = rows;
+                Ok(())
+            }
+            other => Err(ContextError::invalid(format!("not rows: {other:?}"))),
+        }
+    }
 }
 
-/// A list response as the server lends it: 20 rows of 7 columns, the caller twice, the query.
+/// A list response as the server lends it: 20 rows of 7 columns (in the table's order), the
+/// caller twice, the query.
 fn context() -> Lending {
-    let rows: Vec<Value> = (0..20)
+    let rows: Vec<Row> = (0..20)
         .map(|i| {
-            json!({
-                "id": i + 1, "title": format!("Flat {i}"), "price": 800.0 + 100.0 * f64::from(i),
-                "square_meters": 30.5 + 3.0 * f64::from(i), "country": COUNTRIES[i as usize % 3],
-                "listed": i % 5 != 4, "owner_id": 1
-            })
+            vec![
+                ("id".to_string(), json!(i + 1)),
+                ("title".to_string(), json!(format!("Flat {i}"))),
+                ("price".to_string(), json!(800.0 + 100.0 * f64::from(i))),
+                (
+                    "square_meters".to_string(),
+                    json!(30.5 + 3.0 * f64::from(i)),
+                ),
+                ("country".to_string(), json!(COUNTRIES[i as usize % 3])),
+                ("listed".to_string(), json!(i % 5 != 4)),
+                ("owner_id".to_string(), json!(1)),
+            ]
         })
         .collect();
     let user = json!({ "id": 1, "email": "admin@example.com", "role": "superadmin", "roles": ["superadmin"] });
     let values = json!({
-        "response": rows,
         "total": 24,
         "query": { "filters": [], "sort": [{ "field": "id", "direction": "asc" }], "limit": 20, "offset": 0 },
         "adminUser": { "pk": 1, "dbUser": user.clone() },
@@ -79,7 +112,7 @@ fn context() -> Lending {
     let Value::Object(values) = values else {
         unreachable!("a JSON object literal");
     };
-    Lending(values)
+    Lending { values, rows }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
