@@ -315,6 +315,13 @@ async fn list_hooks_hand_back_the_rows_they_changed_or_fail_the_request(url: Str
             { "id": 99, "name": "added", "score": 1.5 },
         ])
     );
+    // Rows the scripts changed keep their columns in the table's order.
+    let (status, text) = server.text("/api/owners?sort=id&limit=11").await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.contains(r#"{"id":2,"name":"b"},{"id":1,"name":"A","hidden":false},"#),
+        "{text}"
+    );
     // Rows the hook cannot take back fail the request: no answer goes out without them.
     let (status, body) = server
         .call(Method::GET, "/api/owners?sort=id&limit=12", None, None)
