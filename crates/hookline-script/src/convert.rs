@@ -593,7 +593,7 @@ pub(crate) struct Read<'a> {
     pub(crate) only: Option<&'a [String]>,
 }
 
-/// [`Read`] as atoms: which members that are not among the source's are read.
+/// [`Read`] as atoms, as [`ToJson::diff_members`] checks the members it meets.
 #[derive(Debug, Default)]
 struct Filter {
     skip: Option<qjs::JSAtom>,
