@@ -166,20 +166,8 @@ impl<'a, 'js> ToJson<'a, 'js> {
             }
             filter.only = Some(atoms);
         }
-        let entries = source.iter();
         let keys = &mut KeyAtoms::new();
-        if let Some(object) = value
-            .as_object()
-            .filter(|_| value.type_of() == Type::Object)
-            && self.plain_prototype(object)?
-            && let Some(members) = self.diff_members(object, entries.clone(), 0, keys, &filter)?
-        {
-            return Ok(Some(members));
-        }
-        let Some(serde_json::Value::Object(map)) = self.value(value, 0)? else {
-            return Ok(None);
-        };
-        Ok(Some(Members::replaced(entries, map, read)))
+        self.diff_entries(value, source.iter(), 0, keys, read, &filter)
     }
 
     /// What the scripts did to lent `records`, built into `value` at nesting `depth`: each
@@ -260,19 +248,43 @@ impl<'a, 'js> ToJson<'a, 'js> {
         keys: &mut KeyAtoms<'s, 'js>,
     ) -> rquickjs::Result<Option<Members>> {
         let entries = row.iter().map(|(key, item)| (key, item));
+        self.diff_entries(
+            value,
+            entries,
+            depth,
+            keys,
+            Read::default(),
+            &Filter::default(),
+        )
+    }
+
+    /// The change from `source`'s entries to `value`, the object at nesting `depth` built from
+    /// them, reading only the members `read` (as atoms: `filter`) allows; `None` if `value` is
+    /// no longer an object.
+    fn diff_entries<'s, I>(
+        &self,
+        value: &Value<'js>,
+        source: I,
+        depth: usize,
+        keys: &mut KeyAtoms<'s, 'js>,
+        read: Read<'_>,
+        filter: &Filter,
+    ) -> rquickjs::Result<Option<Members>>
+    where
+        I: Iterator<Item = (&'s String, &'s serde_json::Value)> + Clone,
+    {
         if let Some(object) = value
             .as_object()
             .filter(|_| value.type_of() == Type::Object)
             && self.plain_prototype(object)?
-            && let Some(members) =
-                self.diff_members(object, entries.clone(), depth, keys, &Filter::default())?
+            && let Some(members) = self.diff_members(object, source.clone(), depth, keys, filter)?
         {
             return Ok(Some(members));
         }
         let Some(serde_json::Value::Object(map)) = self.value(value, depth)? else {
             return Ok(None);
         };
-        Ok(Some(Members::replaced(entries, map, Read::default())))
+        Ok(Some(Members::replaced(source, map, read)))
     }
 
     /// The change from `source` to `value`, at nesting `depth`; an object matches its keys

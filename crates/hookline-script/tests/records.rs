@@ -41,6 +41,12 @@ impl Lending {
     fn back(&self) -> &RecordsBack {
         self.back.as_ref().expect("the records came back")
     }
+
+    /// The values handed back, as one JSON object.
+    fn returned_values(&self) -> Value {
+        let (_, values) = self.returned.as_ref().expect("the values came back");
+        Value::Object(values.clone())
+    }
 }
 
 impl ScriptContext for Lending {
@@ -369,9 +375,8 @@ async fn only_the_values_taken_back_are_read_back_the_others_return_as_lent() {
         };
         let mut ctx = lent(Some(&["total"]));
         run(&pool, script, &mut ctx).await;
-        let (_, values) = ctx.returned.as_ref().unwrap();
         assert_eq!(
-            Value::Object(values.clone()),
+            ctx.returned_values(),
             json!({ "total": 3, "user": { "name": "ana" }, "resource": "items" }),
             "{name}"
         );
@@ -382,9 +387,8 @@ async fn only_the_values_taken_back_are_read_back_the_others_return_as_lent() {
 
         let mut ctx = lent(Some(&[]));
         run(&pool, script, &mut ctx).await;
-        let (_, values) = ctx.returned.as_ref().unwrap();
         assert_eq!(
-            Value::Object(values.clone()),
+            ctx.returned_values(),
             json!({ "total": 2, "user": { "name": "ana" }, "resource": "items" }),
             "{name}"
         );
@@ -400,18 +404,16 @@ async fn only_the_values_taken_back_are_read_back_the_others_return_as_lent() {
             &mut ctx,
         )
         .await;
-        let (_, values) = ctx.returned.as_ref().unwrap();
         assert_eq!(
-            Value::Object(values.clone()),
+            ctx.returned_values(),
             json!({ "total": 5, "user": { "name": "ana" }, "resource": "items" }),
             "{name}"
         );
 
         let mut ctx = lent(None);
         run(&pool, script, &mut ctx).await;
-        let (_, values) = ctx.returned.as_ref().unwrap();
         assert_eq!(
-            Value::Object(values.clone()),
+            ctx.returned_values(),
             json!({ "total": 3, "user": { "name": "changed" }, "added": 1 }),
             "{name}"
         );

@@ -83,16 +83,11 @@ fn convert<T: DeserializeOwned>(
     })
 }
 
-/// A row handed back, as a record (columns in the row's order).
-fn record(row: Row) -> Record {
-    Record::from(row)
-}
-
 /// The record lent as `key`, handed back: the patched row, or what the scripts put there
 /// instead if it is an object.
 fn record_back(records: RecordsBack, key: &'static str) -> Result<Record, TakeBackError> {
     match records {
-        RecordsBack::Records(Records::One(row)) => Ok(record(row)),
+        RecordsBack::Records(Records::One(row)) => Ok(Record::from(row)),
         RecordsBack::Records(Records::Many(_)) => Err(TakeBackError {
             key,
             message: "rows came back where one record was lent".into(),
@@ -106,7 +101,9 @@ fn record_back(records: RecordsBack, key: &'static str) -> Result<Record, TakeBa
 /// instead if it is an array of objects.
 fn rows_back(records: RecordsBack, key: &'static str) -> Result<Vec<Record>, TakeBackError> {
     match records {
-        RecordsBack::Records(Records::Many(rows)) => Ok(rows.into_iter().map(record).collect()),
+        RecordsBack::Records(Records::Many(rows)) => {
+            Ok(rows.into_iter().map(Record::from).collect())
+        }
         RecordsBack::Records(Records::One(_)) => Err(TakeBackError {
             key,
             message: "one record came back where rows were lent".into(),
@@ -122,11 +119,6 @@ fn rows_back(records: RecordsBack, key: &'static str) -> Result<Vec<Record>, Tak
         }
         RecordsBack::Replaced(other) => convert(other, key),
     }
-}
-
-/// A record lent as a row, moved.
-fn row(record: Record) -> Row {
-    Row::from(record)
 }
 
 /// The context as JSON with AdminForth's names: camel-case keys (`recordId`, `oldRecord`),
@@ -184,7 +176,7 @@ impl ScriptView for CreateContext {
 
     fn lend(&mut self) -> Option<(&'static str, Records)> {
         let record = std::mem::take(&mut self.record);
-        Some(("record", Records::One(row(record))))
+        Some(("record", Records::One(Row::from(record))))
     }
 
     fn take_back_records(&mut self, records: RecordsBack) -> Result<(), TakeBackError> {
@@ -206,7 +198,7 @@ impl ScriptView for EditContext {
 
     fn lend(&mut self) -> Option<(&'static str, Records)> {
         let updates = std::mem::take(&mut self.updates);
-        Some(("updates", Records::One(row(updates))))
+        Some(("updates", Records::One(Row::from(updates))))
     }
 
     fn take_back_records(&mut self, records: RecordsBack) -> Result<(), TakeBackError> {
@@ -258,7 +250,9 @@ impl ScriptView for ReadResponse {
     }
 
     fn lend(&mut self) -> Option<(&'static str, Records)> {
-        let rows = std::mem::take(&mut self.response).into_iter().map(row);
+        let rows = std::mem::take(&mut self.response)
+            .into_iter()
+            .map(Row::from);
         Some(("response", Records::Many(rows.collect())))
     }
 
