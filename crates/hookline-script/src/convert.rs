@@ -20,7 +20,7 @@ use rquickjs::{Array, Ctx, Object, Type, Value, qjs};
 use serde_json::{Map, Number};
 
 use crate::context::{Records, RecordsBack, Row};
-use crate::raw::{self, Atoms, KeyAtoms, MAX_DEPTH, Member};
+use crate::raw::{self, Atoms, Built, KeyAtoms, MAX_DEPTH, Member};
 use crate::schema::keep_number_kinds;
 
 /// Builds the JavaScript object of a JSON object (the context's values). Members are defined
@@ -178,10 +178,15 @@ impl<'a, 'js> ToJson<'a, 'js> {
         value: &Value<'js>,
         records: &Records,
         depth: usize,
+        built: Option<&Built<'js>>,
     ) -> rquickjs::Result<RecordsPatch> {
         match records {
             Records::One(row) => {
-                if let Some(members) = self.diff_row(value, row, depth, &mut KeyAtoms::new())? {
+                let members = match built.and_then(|b| self.diff_built(value, row, depth, b, 0)) {
+                    Some(members) => Some(members?),
+                    None => self.diff_row(value, row, depth, &mut KeyAtoms::new())?,
+                };
+                if let Some(members) = members {
                     return Ok(RecordsPatch::One(members));
                 }
             }
@@ -190,7 +195,7 @@ impl<'a, 'js> ToJson<'a, 'js> {
                     && !value.is_proxy()
                     && let Some(array) = value.as_array()
                     && !self.has_to_json(array.as_object())?
-                    && let Some(patch) = self.diff_rows(array, rows, depth)?
+                    && let Some(patch) = self.diff_rows(array, rows, depth, built)?
                 {
                     return Ok(patch);
                 }
@@ -210,6 +215,7 @@ impl<'a, 'js> ToJson<'a, 'js> {
         array: &Array<'js>,
         rows: &[Row],
         depth: usize,
+        built: Option<&Built<'js>>,
     ) -> rquickjs::Result<Option<RecordsPatch>> {
         let mut changed = Vec::new();
         let mut added = Vec::new();
@@ -219,11 +225,19 @@ impl<'a, 'js> ToJson<'a, 'js> {
             let item = item?;
             len = index + 1;
             match rows.get(index) {
-                Some(row) => match self.diff_row(&item, row, depth + 1, &mut keys)? {
-                    Some(members) if members.is_empty() => {}
-                    Some(members) => changed.push((index, members)),
-                    None => return Ok(None),
-                },
+                Some(row) => {
+                    let built =
+                        built.and_then(|b| self.diff_built(&item, row, depth + 1, b, index));
+                    let members = match built {
+                        Some(members) => Some(members?),
+                        None => self.diff_row(&item, row, depth + 1, &mut keys)?,
+                    };
+                    match members {
+                        Some(members) if members.is_empty() => {}
+                        Some(members) => changed.push((index, members)),
+                        None => return Ok(None),
+                    }
+                }
                 None => match self.value(&item, depth + 1)? {
                     Some(serde_json::Value::Object(map)) => added.push(map.into_iter().collect()),
                     _ => return Ok(None),
@@ -235,6 +249,59 @@ impl<'a, 'js> ToJson<'a, 'js> {
             len,
             added,
         }))
+    }
+
+    /// What the scripts changed in `row`, the `index`th record `built` made (`value` read
+    /// back, at nesting `depth`), when `value` is still a plain object whose first keys are the record's, in its
+    /// order: a member holding the value it was built with is unchanged without reading it
+    /// out; keys after the record's are added. `None` for anything else (keys removed or
+    /// reordered, a `toJSON`, another prototype), which [`ToJson::diff_row`] reads.
+    fn diff_built(
+        &self,
+        value: &Value<'js>,
+        row: &[(String, serde_json::Value)],
+        depth: usize,
+        built: &Built<'js>,
+        index: usize,
+    ) -> Option<rquickjs::Result<Members>> {
+        if index >= built.records() || row.len() != built.width() {
+            return None;
+        }
+        let object = value
+            .as_object()
+            .filter(|_| value.type_of() == Type::Object)?;
+        let read = || -> rquickjs::Result<Option<Members>> {
+            if !self.plain_prototype(object)? {
+                return Ok(None);
+            }
+            let mut read = raw::Members::new(self.ctx, object)?;
+            let width = built.width();
+            if read.len() < width
+                || (0..width).any(|column| read.atom(column) != built.atom(column))
+                || (width..read.len()).any(|at| read.atom(at) == raw::TO_JSON)
+            {
+                return Ok(None);
+            }
+            let mut members = Members::default();
+            let mut column = 0;
+            while let Some(member) = read.next() {
+                let (atom, item) = member?;
+                if let Some((_, old)) = row.get(column) {
+                    if !built.holds(index, column, &item) {
+                        match self.diff_member(item, old, depth + 1)? {
+                            Patch::Keep => {}
+                            patch => members.changed.push((column, patch)),
+                        }
+                    }
+                    column += 1;
+                } else if let Some(item) = self.member(item, depth + 1)? {
+                    let key = self.atoms.borrow_mut().name(self.ctx, atom)?;
+                    members.added.push((key, item));
+                }
+            }
+            Ok(Some(members))
+        };
+        read().transpose()
     }
 
     /// What the scripts changed in `row`, the record `value` was built from, at nesting

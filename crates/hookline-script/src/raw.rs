@@ -203,7 +203,7 @@ pub(crate) fn members<'js>(
     depth: usize,
     atoms: &RefCell<Atoms>,
 ) -> rquickjs::Result<Object<'js>> {
-    let raw = members_raw(ctx, map.iter(), depth, &mut KeyAtoms::new(), atoms)?;
+    let raw = members_raw(ctx, map.iter(), depth, &mut KeyAtoms::new(), atoms, None)?;
     // SAFETY: as in `build`; the value is an object.
     let value = unsafe { Value::from_raw(ctx.clone(), raw) };
     Ok(value.into_object().expect("JS_NewObject makes an object"))
@@ -301,6 +301,7 @@ fn build_raw<'s, 'js>(
                     rows.iter().map(|row| row.values()).collect(),
                     depth + 1,
                     atoms,
+                    None,
                 )?,
                 None => {
                     let mut values = OwnedValues {
@@ -320,7 +321,7 @@ fn build_raw<'s, 'js>(
             // if it fails), so they are not freed here.
             checked(unsafe { qjs::JS_NewArrayFrom(raw, count, values.as_ptr()) })?
         }
-        serde_json::Value::Object(map) => members_raw(ctx, map.iter(), depth, keys, atoms)?,
+        serde_json::Value::Object(map) => members_raw(ctx, map.iter(), depth, keys, atoms, None)?,
     })
 }
 
@@ -356,6 +357,7 @@ fn rows_raw<'a, 's, 'js, V>(
     mut columns: Vec<V>,
     depth: usize,
     atoms: &RefCell<Atoms>,
+    mut built: Option<&mut Built<'js>>,
 ) -> rquickjs::Result<OwnedValues<'a, 'js>>
 where
     V: Iterator<Item = &'s serde_json::Value>,
@@ -382,9 +384,15 @@ where
     // column at a time.
     for (index, key) in keys.enumerate() {
         let atom = key_atoms.get(atoms, ctx, index, key)?;
-        for (values, object) in columns.iter_mut().zip(&objects.values) {
+        if let Some(built) = built.as_deref_mut() {
+            built.keep_atom(atom);
+        }
+        for (row, (values, object)) in columns.iter_mut().zip(&objects.values).enumerate() {
             let Some(item) = values.next() else { continue };
             let item = build_raw(ctx, item, depth + 1, &mut KeyAtoms::new(), atoms)?;
+            if let Some(built) = built.as_deref_mut() {
+                built.keep_value(row, index, item);
+            }
             let flags = (qjs::JS_PROP_C_W_E | qjs::JS_PROP_THROW) as i32;
             // SAFETY: `object` is a live object owned by `objects`, `atom` a live atom (held
             // by `key_atoms` or `atoms`); `item` is owned and taken by the call.
@@ -402,51 +410,62 @@ fn pairs(row: &Row) -> impl Iterator<Item = (&String, &serde_json::Value)> + Clo
 }
 
 /// Builds lent `records` and defines them as `object`'s member `key`, as if the records were
-/// JSON objects among the values [`members`] built `object` from.
+/// JSON objects among the values [`members`] built `object` from. Returns the atoms and
+/// values the records were built with, when they are one record or rows of the same keys
+/// (distinct, and none of them `toJSON`), for [`Built::holds`] when they are read back.
 pub(crate) fn define_records<'js>(
     ctx: &Ctx<'js>,
     object: &Object<'js>,
     key: &str,
     records: &Records,
     atoms: &RefCell<Atoms>,
-) -> rquickjs::Result<()> {
+) -> rquickjs::Result<Option<Built<'js>>> {
     let raw = ctx.as_raw().as_ptr();
-    let value = match records {
-        Records::One(row) => members_raw(ctx, pairs(row), 1, &mut KeyAtoms::new(), atoms)?,
+    let (value, built) = match records {
+        Records::One(row) => {
+            let mut built = Built::new(ctx, 1, row.len());
+            let pairs = pairs(row);
+            let value = members_raw(ctx, pairs, 1, &mut KeyAtoms::new(), atoms, Some(&mut built))?;
+            (value, Some(built))
+        }
         Records::Many(rows) => {
             let count = i32::try_from(rows.len()).map_err(|_| {
                 Exception::throw_range(ctx, "the hook context has an array too long")
             })?;
-            let uniform = rows.first().is_some_and(|first| {
-                rows.len() > 1
-                    && rows.iter().all(|row| {
+            let (values, built) = match rows.first() {
+                Some(first)
+                    if rows.iter().all(|row| {
                         row.len() == first.len()
                             && row.iter().zip(first).all(|((a, _), (b, _))| a == b)
-                    })
-            });
-            let values = if uniform {
-                let columns = rows
-                    .iter()
-                    .map(|row| row.iter().map(|(_, item)| item))
-                    .collect();
-                rows_raw(ctx, rows[0].iter().map(|(key, _)| key), columns, 2, atoms)?
-            } else {
-                let mut values = OwnedValues {
-                    ctx,
-                    values: Vec::with_capacity(rows.len()),
-                };
-                let mut row_keys = KeyAtoms::new();
-                for row in rows {
-                    values
-                        .values
-                        .push(members_raw(ctx, pairs(row), 2, &mut row_keys, atoms)?);
+                    }) =>
+                {
+                    let mut built = Built::new(ctx, rows.len(), first.len());
+                    let columns = rows
+                        .iter()
+                        .map(|row| row.iter().map(|(_, item)| item))
+                        .collect();
+                    let keys = first.iter().map(|(key, _)| key);
+                    let values = rows_raw(ctx, keys, columns, 2, atoms, Some(&mut built))?;
+                    (values, Some(built))
                 }
-                values
-            }
-            .take();
+                _ => {
+                    let mut values = OwnedValues {
+                        ctx,
+                        values: Vec::with_capacity(rows.len()),
+                    };
+                    let mut row_keys = KeyAtoms::new();
+                    for row in rows {
+                        let row = members_raw(ctx, pairs(row), 2, &mut row_keys, atoms, None)?;
+                        values.values.push(row);
+                    }
+                    (values, None)
+                }
+            };
+            let values = values.take();
             // SAFETY: `raw` is the live context; the call takes every value (and frees them
             // if it fails).
-            checked(unsafe { qjs::JS_NewArrayFrom(raw, count, values.as_ptr()) })?
+            let array = checked(unsafe { qjs::JS_NewArrayFrom(raw, count, values.as_ptr()) })?;
+            (array, built)
         }
     };
     let value = Owned { ctx, value };
@@ -457,7 +476,7 @@ pub(crate) fn define_records<'js>(
     if unsafe { qjs::JS_DefinePropertyValue(raw, object.as_raw(), atom, value.take(), flags) } < 0 {
         return Err(Error::Exception);
     }
-    Ok(())
+    Ok(built.filter(Built::readable))
 }
 
 fn members_raw<'s, 'js>(
@@ -466,6 +485,7 @@ fn members_raw<'s, 'js>(
     depth: usize,
     keys: &mut KeyAtoms<'s, 'js>,
     atoms: &RefCell<Atoms>,
+    mut built: Option<&mut Built<'js>>,
 ) -> rquickjs::Result<qjs::JSValue> {
     let raw = ctx.as_raw().as_ptr();
     // SAFETY: `raw` is the live context.
@@ -476,6 +496,10 @@ fn members_raw<'s, 'js>(
     for (index, (key, item)) in members.enumerate() {
         let atom = keys.get(atoms, ctx, index, key)?;
         let item = build_raw(ctx, item, depth + 1, &mut KeyAtoms::new(), atoms)?;
+        if let Some(built) = built.as_deref_mut() {
+            built.keep_atom(atom);
+            built.keep_value(0, index, item);
+        }
         let flags = (qjs::JS_PROP_C_W_E | qjs::JS_PROP_THROW) as i32;
         // SAFETY: `object.value` is a live object, `atom` a live atom (held by `keys` or
         // `atoms`); `item` is owned and taken by the call.
@@ -484,6 +508,117 @@ fn members_raw<'s, 'js>(
         }
     }
     Ok(object.take())
+}
+
+/// The atoms and values lent records were built with, kept until they are read back: a
+/// member that still holds the very value it was built with is unchanged, and
+/// [`Built::holds`] tells so from the value itself, without reading a string out of QuickJS
+/// or converting a number. Holds a reference to each atom and string it keeps, so that
+/// neither can be freed and its address taken by a value a script made; drops them with
+/// itself.
+pub(crate) struct Built<'js> {
+    ctx: Ctx<'js>,
+    /// The keys every record has, in order.
+    atoms: Vec<qjs::JSAtom>,
+    width: usize,
+    /// Record after record, one value per key: a string, or a number, boolean or `null`, as
+    /// built; `undefined` for anything else (objects and arrays change inside, so they are
+    /// compared member by member).
+    values: Vec<qjs::JSValue>,
+}
+
+impl<'js> Built<'js> {
+    fn new(ctx: &Ctx<'js>, records: usize, width: usize) -> Self {
+        Built {
+            ctx: ctx.clone(),
+            atoms: Vec::with_capacity(width),
+            width,
+            values: vec![qjs::JS_UNDEFINED; records * width],
+        }
+    }
+
+    fn keep_atom(&mut self, atom: qjs::JSAtom) {
+        // SAFETY: `atom` is live; the new reference is owned here, freed on drop.
+        let atom = unsafe { qjs::JS_DupAtom(self.ctx.as_raw().as_ptr(), atom) };
+        self.atoms.push(atom);
+    }
+
+    fn keep_value(&mut self, record: usize, column: usize, value: qjs::JSValue) {
+        // SAFETY: reading the tag of a live value; a string kept gets a reference of its own,
+        // owned here and freed on drop.
+        let kept = unsafe {
+            match qjs::JS_VALUE_GET_TAG(value) {
+                qjs::JS_TAG_STRING => qjs::JS_DupValue(self.ctx.as_raw().as_ptr(), value),
+                qjs::JS_TAG_INT | qjs::JS_TAG_FLOAT64 | qjs::JS_TAG_BOOL | qjs::JS_TAG_NULL => {
+                    value
+                }
+                _ => return,
+            }
+        };
+        self.values[record * self.width + column] = kept;
+    }
+
+    /// Every key was kept, each once, and none is `toJSON` (which would make the records
+    /// something other than plain data, read the slow way).
+    fn readable(&self) -> bool {
+        self.atoms.len() == self.width
+            && self
+                .atoms
+                .iter()
+                .enumerate()
+                .all(|(index, atom)| *atom != TO_JSON && !self.atoms[..index].contains(atom))
+    }
+
+    /// The number of keys of each record.
+    pub(crate) fn width(&self) -> usize {
+        self.width
+    }
+
+    /// The number of records.
+    pub(crate) fn records(&self) -> usize {
+        self.values.len().checked_div(self.width).unwrap_or(0)
+    }
+
+    /// The atom of the `column`th key.
+    pub(crate) fn atom(&self, column: usize) -> qjs::JSAtom {
+        self.atoms[column]
+    }
+
+    /// Whether `member`, read back from the `column`th key of the `record`th record, is the
+    /// value it was built with (the same string, or an equal number, boolean or `null`).
+    pub(crate) fn holds(&self, record: usize, column: usize, member: &Member<'_, 'js>) -> bool {
+        let kept = self.values[record * self.width + column];
+        // SAFETY: reading the tag and payload of a value whose tag says what it holds.
+        unsafe {
+            match (qjs::JS_VALUE_GET_TAG(kept), member) {
+                (qjs::JS_TAG_INT, Member::Int(i)) => qjs::JS_VALUE_GET_INT(kept) == *i,
+                (qjs::JS_TAG_FLOAT64, Member::Float(f)) => {
+                    qjs::JS_VALUE_GET_FLOAT64(kept).to_bits() == f.to_bits()
+                }
+                (qjs::JS_TAG_BOOL, Member::Bool(b)) => (qjs::JS_VALUE_GET_INT(kept) != 0) == *b,
+                (qjs::JS_TAG_NULL, Member::Null) => true,
+                (qjs::JS_TAG_STRING, Member::String(text)) => {
+                    qjs::JS_VALUE_GET_PTR(kept) == qjs::JS_VALUE_GET_PTR(text.value)
+                }
+                _ => false,
+            }
+        }
+    }
+}
+
+impl Drop for Built<'_> {
+    fn drop(&mut self) {
+        let raw = self.ctx.as_raw().as_ptr();
+        for atom in self.atoms.drain(..) {
+            // SAFETY: each atom's reference is owned here and freed once.
+            unsafe { qjs::JS_FreeAtom(raw, atom) };
+        }
+        for value in self.values.drain(..) {
+            // SAFETY: each value kept is owned here (a string by its own reference) and freed
+            // once; the others are not counted.
+            unsafe { qjs::JS_FreeValue(raw, value) };
+        }
+    }
 }
 
 /// A member's value as read back: JSON-like primitives without a safe wrapper, the rest as a
@@ -602,6 +737,19 @@ impl<'a, 'js> Members<'a, 'js> {
             len,
             next: 0,
         })
+    }
+
+    /// The number of members.
+    pub(crate) fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// The atom of the `index`th member's key (below [`Members::len`]), without reading its
+    /// value.
+    pub(crate) fn atom(&self, index: usize) -> qjs::JSAtom {
+        assert!(index < self.len(), "a member past the end");
+        // SAFETY: `index < len`, so the entry is inside the table this owns.
+        unsafe { (*self.table.add(index)).atom }
     }
 
     /// The next member: its key's atom and its value.

@@ -32,7 +32,7 @@ use crate::context::{Lent, RecordsBack};
 use crate::convert::{self, Read, ToJson};
 use crate::error::{Limit, Location, ScriptError, shorten};
 use crate::pool::PoolConfig;
-use crate::raw::{self, Atoms};
+use crate::raw::{self, Atoms, Built};
 use crate::source::{Role, Script, ScriptInner, Style};
 use crate::tables::{TableError, TableRequest};
 
@@ -991,7 +991,7 @@ impl<'js> Run<'_, 'js> {
             return Err(engine_error(None, "a call without scripts"));
         };
         self.state.start(&first.inner.name, self.config);
-        let values = self
+        let (values, built) = self
             .build(source)
             .map_err(|e| self.error(self.fail(e, &first.inner), &first.inner))?;
         let mut prepared = Prepared::default();
@@ -1004,7 +1004,7 @@ impl<'js> Run<'_, 'js> {
             match self.step(inner, &function, &values, &mut prepared) {
                 Ok(Step::Next) => {}
                 Ok(Step::Return(value)) => {
-                    self.finish(inner, &values, source)?;
+                    self.finish(inner, &values, built.as_ref(), source)?;
                     return Ok(CallOutput::Return {
                         script: inner.name.clone(),
                         value,
@@ -1021,7 +1021,7 @@ impl<'js> Run<'_, 'js> {
                 Err(Failure::Error(error)) => return Err(error),
             }
         }
-        self.finish(&last.inner, &values, source)?;
+        self.finish(&last.inner, &values, built.as_ref(), source)?;
         Ok(CallOutput::Continue)
     }
 
@@ -1173,13 +1173,17 @@ impl<'js> Run<'_, 'js> {
         }
     }
 
-    /// The JavaScript object of the lent values and records.
-    fn build(&self, source: &Lent) -> rquickjs::Result<Value<'js>> {
+    /// The JavaScript object of the lent values and records, and what the records were built
+    /// with (for [`Run::finish`]).
+    fn build(&self, source: &Lent) -> rquickjs::Result<(Value<'js>, Option<Built<'js>>)> {
         let object = convert::object(self.ctx, &source.values, 0, self.atoms)?;
-        if let Some((key, RecordsBack::Records(records))) = &source.records {
-            raw::define_records(self.ctx, &object, key, records, self.atoms)?;
-        }
-        Ok(object.into_value())
+        let built = match &source.records {
+            Some((key, RecordsBack::Records(records))) => {
+                raw::define_records(self.ctx, &object, key, records, self.atoms)?
+            }
+            _ => None,
+        };
+        Ok((object.into_value(), built))
     }
 
     /// Drains the job queue and patches `source`, the JSON the values were built from, with
@@ -1188,6 +1192,7 @@ impl<'js> Run<'_, 'js> {
         &self,
         last: &ScriptInner,
         values: &Value<'js>,
+        built: Option<&Built<'js>>,
         source: &mut Lent,
     ) -> Result<(), ScriptError> {
         self.drain(last)?;
@@ -1203,7 +1208,7 @@ impl<'js> Run<'_, 'js> {
             let records = match (&source.records, values.as_object()) {
                 (Some((key, RecordsBack::Records(records))), Some(object)) => {
                     let value: Value = object.get(key.as_str())?;
-                    Some(json.diff_records(&value, records, 1)?)
+                    Some(json.diff_records(&value, records, 1, built)?)
                 }
                 _ => None,
             };

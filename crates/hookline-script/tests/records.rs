@@ -234,6 +234,61 @@ async fn rows_removed_reordered_and_added_come_back_as_the_scripts_left_them() {
     }
 }
 
+/// Rows are read back by comparing each member with the value it was built with: these are
+/// the changes that comparison must not miss, and the equal values it must not report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_changed_inside_through_getters_or_by_moving_keys_are_read_as_changed() {
+    for (name, pool) in pools() {
+        let lent = |tags: Value, id: i64, title: &str| {
+            row(json!([
+                ["id", id],
+                ["title", title],
+                ["tags", tags],
+                ["listed", true]
+            ]))
+        };
+        let mut ctx = Lending::new(
+            "response",
+            Records::Many(vec![
+                lent(json!({ "a": 1 }), 1, "Loft"),
+                lent(json!(["x"]), 2, "Hut"),
+                lent(json!(null), 3, "Barn"),
+                lent(json!({ "a": 1 }), 4, "Shed"),
+            ]),
+        );
+        run(
+            &pool,
+            "export default async ({ response: [loft, hut, barn, shed] }) => {
+               loft.tags.a = 2;
+               loft.title = 'Lo' + 'ft'.toLowerCase();
+               hut.tags.push('y');
+               const title = barn.title;
+               delete barn.title;
+               barn.title = title + '!';
+               let reads = 0;
+               Object.defineProperty(shed, 'id', {
+                 get() { reads += 1; return reads * 10; },
+                 enumerable: true,
+               });
+               shed.listed = !shed.listed;
+               shed.listed = !shed.listed;
+               return { ok: true };
+             };",
+            &mut ctx,
+        )
+        .await;
+        let RecordsBack::Records(Records::Many(back)) = ctx.back() else {
+            panic!("{name}: {:?}", ctx.back());
+        };
+        assert_eq!(back[0], lent(json!({ "a": 2 }), 1, "Loft"), "{name}");
+        assert_eq!(back[1], lent(json!(["x", "y"]), 2, "Hut"), "{name}");
+        // A key deleted and added again keeps its column's place.
+        assert_eq!(back[2], lent(json!(null), 3, "Barn!"), "{name}");
+        // The getter ran once, as `JSON.stringify` would run it.
+        assert_eq!(back[3], lent(json!({ "a": 1 }), 10, "Shed"), "{name}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_record_comes_back_patched_and_its_key_hides_a_value_of_that_name() {
     for (name, pool) in pools() {
