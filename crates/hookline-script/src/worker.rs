@@ -1179,7 +1179,8 @@ impl<'js> Run<'_, 'js> {
         let object = convert::object(self.ctx, &source.values, 0, self.atoms)?;
         let built = match &source.records {
             Some((key, RecordsBack::Records(records))) => {
-                raw::define_records(self.ctx, &object, key, records, self.atoms)?
+                let prototype = &self.object_prototype;
+                raw::define_records(self.ctx, &object, key, records, self.atoms, prototype)?
             }
             _ => None,
         };

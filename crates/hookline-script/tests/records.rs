@@ -372,6 +372,59 @@ async fn records_replaced_by_something_else_come_back_as_its_json() {
     }
 }
 
+/// Rows are built by setting keys `Object.prototype` lacks and defining the others: an
+/// accessor an earlier call left there is neither run nor in the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_are_built_past_accessors_an_earlier_call_left_on_object_prototype() {
+    let pool = ScriptPool::new(
+        PoolConfig::default()
+            .workers(1)
+            .inline_budget(Duration::ZERO),
+    )
+    .unwrap();
+    let mut ctx = Lending::new("response", rows());
+    let outcome = run(
+        &pool,
+        "export default async () => {
+           Object.defineProperty(Object.prototype, 'title', {
+             get() { return 'inherited'; },
+             set(value) { globalThis.stolen = value; },
+             configurable: true,
+           });
+           return { ok: true };
+         };",
+        &mut ctx,
+    )
+    .await;
+    assert!(matches!(outcome, ScriptOutcome::Continue));
+    let mut ctx = Lending::new("response", rows());
+    let outcome = run(
+        &pool,
+        "export default async ({ response }) => {
+           if (!Object.getOwnPropertyDescriptor(Object.prototype, 'title')) {
+             return { ok: false, error: 'the accessor is gone' };
+           }
+           if ('stolen' in globalThis) return { ok: false, error: `ran with ${globalThis.stolen}` };
+           for (const item of response) item.seen = item.title;
+           return { ok: true };
+         };",
+        &mut ctx,
+    )
+    .await;
+    assert!(matches!(outcome, ScriptOutcome::Continue), "{outcome:?}");
+    let RecordsBack::Records(Records::Many(back)) = ctx.back() else {
+        panic!("{:?}", ctx.back());
+    };
+    let seen: Vec<_> = back.iter().map(|row| row.last().unwrap().clone()).collect();
+    assert_eq!(
+        seen,
+        [
+            ("seen".to_string(), json!("Loft")),
+            ("seen".to_string(), json!("Hut"))
+        ]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_and_failed_calls_hand_the_records_back_as_lent() {
     for (name, pool) in pools() {

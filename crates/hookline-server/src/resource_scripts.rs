@@ -21,7 +21,6 @@ use hookline_script::{
     ContextError, Records, RecordsBack, Returned, Row, Script, ScriptContext, ScriptOutcome,
     ScriptPool, ScriptTap,
 };
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
@@ -29,13 +28,18 @@ use crate::config::HookPoint;
 use crate::tables::DataHandle;
 
 /// A hook context scripts can see and change.
-pub(crate) trait ScriptView: Serialize + Send + 'static {
+pub(crate) trait ScriptView: Send + 'static {
     /// The keys of the values (beside the lent records) whose changes
     /// [`ScriptView::take_back`] takes: only these are read back from the scripts.
     const TAKEN_BACK: &'static [&'static str];
 
     /// Who the flow runs for.
     fn actor(&self) -> &Actor;
+
+    /// Adds the context's values but the caller and the records [`ScriptView::lend`] moves
+    /// out, under AdminForth's names: `resource`, then `query`, `total`, `recordId`,
+    /// `oldRecord`, `record` or `cascadeFrom` as the context has them.
+    fn script_values(&self, values: &mut Map<String, Value>) -> Result<(), serde_json::Error>;
 
     /// Moves out the records scripts may change, under their key (`record`, `updates`,
     /// `response`), leaving them empty here until [`ScriptView::take_back_records`].
@@ -121,21 +125,12 @@ fn rows_back(records: RecordsBack, key: &'static str) -> Result<Vec<Record>, Tak
     }
 }
 
-/// The context as JSON with AdminForth's names: camel-case keys (`recordId`, `oldRecord`),
-/// the caller as `user` and as `adminUser` (`{ pk, dbUser }`).
-fn with_admin_user(
-    ctx: &impl Serialize,
-    actor: &Actor,
-) -> Result<Map<String, Value>, serde_json::Error> {
-    let values = match serde_json::to_value(ctx)? {
-        Value::Object(values) => values,
-        _ => Map::new(),
-    };
-    let mut values: Map<String, Value> = values
-        .into_iter()
-        .filter(|(key, _)| key != "actor")
-        .map(|(key, value)| (camel_case(&key), value))
-        .collect();
+/// The values scripts see: the context's own ([`ScriptView::script_values`]), the caller as
+/// `user` and as `adminUser` (`{ pk, dbUser }`).
+fn script_values<C: ScriptView>(ctx: &C) -> Result<Map<String, Value>, serde_json::Error> {
+    let mut values = Map::new();
+    ctx.script_values(&mut values)?;
+    let actor = ctx.actor();
     let mut user = actor.attributes.to_map();
     user.insert("id".into(), actor.id.clone());
     user.insert("roles".into(), json!(actor.roles));
@@ -151,27 +146,17 @@ fn with_admin_user(
     Ok(values)
 }
 
-fn camel_case(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    let mut upper = false;
-    for c in key.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 impl ScriptView for CreateContext {
     const TAKEN_BACK: &'static [&'static str] = &[];
 
     fn actor(&self) -> &Actor {
         &self.actor
+    }
+
+    fn script_values(&self, values: &mut Map<String, Value>) -> Result<(), serde_json::Error> {
+        values.insert("resource".into(), json!(self.resource));
+        values.insert("recordId".into(), self.record_id.clone());
+        Ok(())
     }
 
     fn lend(&mut self) -> Option<(&'static str, Records)> {
@@ -196,6 +181,13 @@ impl ScriptView for EditContext {
         &self.actor
     }
 
+    fn script_values(&self, values: &mut Map<String, Value>) -> Result<(), serde_json::Error> {
+        values.insert("resource".into(), json!(self.resource));
+        values.insert("recordId".into(), self.record_id.clone());
+        values.insert("oldRecord".into(), serde_json::to_value(&self.old_record)?);
+        Ok(())
+    }
+
     fn lend(&mut self) -> Option<(&'static str, Records)> {
         let updates = std::mem::take(&mut self.updates);
         Some(("updates", Records::One(Row::from(updates))))
@@ -218,6 +210,14 @@ impl ScriptView for DeleteContext {
         &self.actor
     }
 
+    fn script_values(&self, values: &mut Map<String, Value>) -> Result<(), serde_json::Error> {
+        values.insert("resource".into(), json!(self.resource));
+        values.insert("recordId".into(), self.record_id.clone());
+        values.insert("record".into(), serde_json::to_value(&self.record)?);
+        values.insert("cascadeFrom".into(), json!(self.cascade_from));
+        Ok(())
+    }
+
     fn take_back(&mut self, _values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
         Ok(())
     }
@@ -228,6 +228,12 @@ impl ScriptView for ReadRequest {
 
     fn actor(&self) -> &Actor {
         &self.actor
+    }
+
+    fn script_values(&self, values: &mut Map<String, Value>) -> Result<(), serde_json::Error> {
+        values.insert("resource".into(), json!(self.resource));
+        values.insert("query".into(), serde_json::to_value(&self.query)?);
+        Ok(())
     }
 
     fn take_back(&mut self, values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
@@ -247,6 +253,13 @@ impl ScriptView for ReadResponse {
 
     fn actor(&self) -> &Actor {
         &self.actor
+    }
+
+    fn script_values(&self, values: &mut Map<String, Value>) -> Result<(), serde_json::Error> {
+        values.insert("resource".into(), json!(self.resource));
+        values.insert("query".into(), serde_json::to_value(&self.query)?);
+        values.insert("total".into(), json!(self.total));
+        Ok(())
     }
 
     fn lend(&mut self) -> Option<(&'static str, Records)> {
@@ -290,7 +303,7 @@ impl<C: ScriptView> Lent<'_, C> {
 
 impl<C: ScriptView> ScriptContext for Lent<'_, C> {
     fn to_script(&self) -> Result<Map<String, Value>, ContextError> {
-        with_admin_user(&*self.0, self.0.actor()).map_err(|source| ContextError::Convert {
+        script_values(&*self.0).map_err(|source| ContextError::Convert {
             key: "context".into(),
             source,
         })
