@@ -28,6 +28,9 @@ pub enum Backend {
     Postgres,
 }
 
+/// How long a SQLite write waits for the database lock (SQLite's busy timeout).
+pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A connection pool to the database resources live in.
 ///
 /// Build one with [`DataSource::connect`], or wrap a pool you configured yourself. A SQLite
@@ -61,7 +64,7 @@ impl DataSource {
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
             let options = SqliteConnectOptions::from_str(url)?
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5))
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .pragma("case_sensitive_like", "ON");
             let pool = if in_memory {
                 SqlitePoolOptions::new()

@@ -341,6 +341,7 @@ impl Resource {
         let mut written = if diffs.is_empty() {
             HashMap::new()
         } else {
+            let _turn = self.data.write_turn().await;
             transaction::run(self.data.transactions(), self.data.source(), actor, diffs).await?
         };
         // The plan lists writes children first (a cascade is planned before its parent's

@@ -917,3 +917,45 @@ async fn records_convert_to_user_structs(source: DataSource) {
         }]
     );
 }
+
+/// A SQLite file takes one write transaction at a time: concurrent writes of one `Data` queue
+/// for their turn and commit in the order they asked for it, rather than in whatever order
+/// SQLite's busy handler lets them retry the database lock.
+#[tokio::test(flavor = "current_thread")]
+async fn sqlite_writes_take_turns_in_the_order_they_asked() {
+    let dir = std::env::temp_dir().join(format!("hookline-turns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("turns.db").display());
+    let source = DataSource::connect(&url).await.unwrap();
+    let data = Data::builder(source)
+        .resource(
+            ResourceDef::new("queue")
+                .column(Column::integer("id").primary_key())
+                .column(Column::integer("asked")),
+        )
+        .build()
+        .await
+        .unwrap();
+    let queue = data.resource("queue").unwrap();
+    let root = hookline_data::Actor::new(1).with_role("admin");
+    let writes: Vec<_> = (0..24)
+        .map(|asked| {
+            let (queue, root) = (queue.clone(), root.clone());
+            tokio::spawn(async move { queue.create(&root, rec(json!({ "asked": asked }))).await })
+        })
+        .collect();
+    for write in writes {
+        write.await.unwrap().unwrap();
+    }
+    let committed: Vec<i64> = queue
+        .list(&root, Query::new().sort_asc("id").limit(100))
+        .await
+        .unwrap()
+        .records
+        .iter()
+        .map(|row| row.get("asked").and_then(Value::as_i64).unwrap())
+        .collect();
+    assert_eq!(committed, (0..24).collect::<Vec<_>>());
+    data.source().close().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
