@@ -124,8 +124,8 @@ impl Data {
     /// time: writes queue here in order, and the one whose turn it is takes the database lock
     /// at once. Without the queue, every waiting write polls the lock from SQLite's busy
     /// handler, which sleeps between tries (1, 2, 5 … 100 ms), so under load some writes
-    /// lost the race for hundreds of milliseconds (a p99 of about 450 ms for creates in
-    /// BENCHMARKS.md § Server under load, session 10). After [`SQLITE_BUSY_TIMEOUT`] without
+    /// lost the race for hundreds of milliseconds (creates had a p99 of 260–500 ms under
+    /// load before, 9–15 ms since: BENCHMARKS.md § Server under load). After [`SQLITE_BUSY_TIMEOUT`] without
     /// a turn (another process's writes do not queue here, and a write made through the data
     /// API from inside a write transaction would wait for its own transaction), the write
     /// goes to the database lock as before and waits for it there. `None` on PostgreSQL,
