@@ -125,11 +125,11 @@ impl Data {
     /// at once. Without the queue, every waiting write polls the lock from SQLite's busy
     /// handler, which sleeps between tries (1, 2, 5 … 100 ms), so under load some writes
     /// lost the race for hundreds of milliseconds (creates had a p99 of 260–500 ms under
-    /// load before, 9–15 ms since: BENCHMARKS.md § Server under load). After [`SQLITE_BUSY_TIMEOUT`] without
-    /// a turn (another process's writes do not queue here, and a write made through the data
-    /// API from inside a write transaction would wait for its own transaction), the write
-    /// goes to the database lock as before and waits for it there. `None` on PostgreSQL,
-    /// whose writes lock rows, not the database.
+    /// load before, 9–15 ms since: BENCHMARKS.md § Server under load). After
+    /// [`SQLITE_BUSY_TIMEOUT`] without a turn (another process's writes do not queue here,
+    /// and a write made through the data API from inside a write transaction would wait for
+    /// its own transaction), the write goes to the database lock as before and waits for it
+    /// there. `None` on PostgreSQL, whose writes lock rows, not the database.
     pub(crate) async fn write_turn(&self) -> Option<MutexGuard<'_, ()>> {
         match self.inner.source.backend() {
             Backend::Postgres => None,

@@ -924,6 +924,8 @@ async fn records_convert_to_user_structs(source: DataSource) {
 #[tokio::test(flavor = "current_thread")]
 async fn sqlite_writes_take_turns_in_the_order_they_asked() {
     let dir = std::env::temp_dir().join(format!("hookline-turns-{}", std::process::id()));
+    // A run that stopped half-way may have left its file under a reused process id.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}", dir.join("turns.db").display());
     let source = DataSource::connect(&url).await.unwrap();

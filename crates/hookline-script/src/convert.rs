@@ -252,10 +252,11 @@ impl<'a, 'js> ToJson<'a, 'js> {
     }
 
     /// What the scripts changed in `row`, the `index`th record `built` made (`value` read
-    /// back, at nesting `depth`), when `value` is still a plain object whose first keys are the record's, in its
-    /// order: a member holding the value it was built with is unchanged without reading it
-    /// out; keys after the record's are added. `None` for anything else (keys removed or
-    /// reordered, a `toJSON`, another prototype), which [`ToJson::diff_row`] reads.
+    /// back, at nesting `depth`), when `value` is still a plain object whose first keys are
+    /// the record's, in its order: a member holding the value it was built with is unchanged
+    /// without reading it out; keys after the record's are added. `None` for anything else
+    /// (keys removed or reordered, a `toJSON`, another prototype), which [`ToJson::diff_row`]
+    /// reads.
     fn diff_built(
         &self,
         value: &Value<'js>,
