@@ -26,6 +26,10 @@ struct DataInner {
 
 /// Resources over one database. Cheap to clone.
 ///
+/// On SQLite, which writes one transaction at a time, the write transactions of one `Data`
+/// (and its clones) take turns in the order they reach the database, rather than racing for
+/// the database lock; PostgreSQL writes run side by side.
+///
 /// ```
 /// use hookline::Flow;
 /// use hookline_data::{Actor, Column, Data, DataSource, Filter, Query, Record, ResourceDef};
