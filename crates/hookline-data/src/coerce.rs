@@ -20,20 +20,7 @@ use crate::source::Backend;
 const TIMESTAMP_FORMAT: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
 
-/// Describes a JSON value for an error message: `a string "x"`, `an array`, ….
-pub(crate) fn describe(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("the boolean {b}"),
-        Value::Number(n) => format!("the number {n}"),
-        Value::String(s) if s.chars().count() > 40 => {
-            format!("a string {:?}…", s.chars().take(40).collect::<String>())
-        }
-        Value::String(s) => format!("the string {s:?}"),
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
-    }
-}
+pub(crate) use hookline_types::describe;
 
 /// Checks that `value` fits a column of type `kind` and returns it normalized. `null` passes
 /// (nullability is checked by the flows). The error describes what was found.

@@ -206,6 +206,29 @@ pub enum DataError {
     },
 }
 
+impl From<hookline_types::QueryError> for DataError {
+    fn from(error: hookline_types::QueryError) -> Self {
+        match error {
+            hookline_types::QueryError::UnknownOperator { operator } => {
+                DataError::UnknownOperator { operator }
+            }
+            hookline_types::QueryError::Invalid { message } => DataError::InvalidQuery { message },
+            other => DataError::InvalidQuery {
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<hookline_types::ConversionError> for DataError {
+    fn from(error: hookline_types::ConversionError) -> Self {
+        DataError::Conversion {
+            type_name: error.type_name,
+            source: error.source,
+        }
+    }
+}
+
 impl DataError {
     /// The HTTP-style status for this error: 400 for bad input, 403 for a denial, 404 for a
     /// missing record, 409 for a conflict, a hook's own status, 500 for faults.

@@ -102,9 +102,7 @@ mod data;
 mod decode;
 mod error;
 mod hooks;
-mod query;
 mod read;
-mod record;
 mod resource;
 mod schema;
 mod source;
@@ -121,12 +119,15 @@ pub use hooks::{
     CreateContext, DeleteContext, DropdownHooks, EditContext, ReadHooks, ReadRequest, ReadResponse,
     ResourceHooks, SaveHooks,
 };
-pub use query::{
-    Aggregate, AggregateFn, Condition, Direction, Filter, Operator, Query, Sort, Source,
-    escape_like,
+pub use hookline_types::{
+    Aggregate, AggregateFn, Condition, ConversionError, Direction, Filter, Operator, Query,
+    QueryError, Sort, Source, escape_like,
 };
 pub use read::Page;
-pub use record::Record;
+pub use hookline_types::Record;
 pub use resource::Resource;
 pub use schema::{Column, ColumnType, Fill, Foreign, OnDelete, ResourceDef};
 pub use source::{Backend, DataSource, Session};
+
+// The shared vocabulary, under the paths this crate's modules use.
+use hookline_types::{query, record};

@@ -147,13 +147,15 @@ async fn unknown_columns_everywhere(source: DataSource) {
 
 async fn unknown_operators(source: DataSource) {
     let demo = Demo::new(source).await;
-    let err = "regex".parse::<Operator>().unwrap_err();
+    let err = DataError::from("regex".parse::<Operator>().unwrap_err());
     assert!(matches!(&err, DataError::UnknownOperator { operator } if operator == "regex"));
     assert!(err.to_string().contains("expected one of: eq, ne"), "{err}");
-    let err = Query::from_json(
-        json!({"filters": [{"field": "title", "operator": "matches", "value": "x"}]}),
-    )
-    .unwrap_err();
+    let err = DataError::from(
+        Query::from_json(
+            json!({"filters": [{"field": "title", "operator": "matches", "value": "x"}]}),
+        )
+        .unwrap_err(),
+    );
     assert!(matches!(err, DataError::InvalidQuery { .. }));
     assert!(
         err.to_string()
@@ -538,7 +540,7 @@ async fn oversized_limits(source: DataSource) {
         .unwrap_err();
     assert!(matches!(err, DataError::LimitTooLarge { .. }), "{err}");
     assert!(matches!(
-        Query::from_json(json!({"limit": -5})).unwrap_err(),
+        DataError::from(Query::from_json(json!({"limit": -5})).unwrap_err()),
         DataError::InvalidQuery { .. }
     ));
 }

@@ -161,6 +161,13 @@ impl From<HookError> for ApiError {
     }
 }
 
+impl From<hookline_data::QueryError> for ApiError {
+    /// A query of the wrong shape is the client's: 400, as [`DataError::InvalidQuery`].
+    fn from(error: hookline_data::QueryError) -> Self {
+        ApiError::from(DataError::from(error))
+    }
+}
+
 impl From<DataError> for ApiError {
     fn from(error: DataError) -> Self {
         let committed = error.committed();

@@ -3,8 +3,8 @@
 //!
 //! A query is plain data that `before_datasource_request` hooks may change, in Rust or (through
 //! serde) in a script. It names columns by string; the flows check every name and value against
-//! the resource's schema before any SQL is built ([`crate::DataError::UnknownColumn`],
-//! [`crate::DataError::InvalidValue`], …). Building the SQL lives in `statement.rs`.
+//! the resource's schema before any SQL is built (`hookline-data` checks them and builds the
+//! SQL; a script's `find` is read into the same [`Query`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,7 +12,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::DataError;
+use crate::error::QueryError;
 
 /// A comparison in a [`Condition`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -84,20 +84,20 @@ impl fmt::Display for Operator {
 }
 
 impl FromStr for Operator {
-    type Err = DataError;
+    type Err = QueryError;
 
-    /// Parses an operator name; an unknown name is [`DataError::UnknownOperator`].
+    /// Parses an operator name; an unknown name is [`QueryError::UnknownOperator`].
     ///
     /// ```
-    /// use hookline_data::{DataError, Operator};
+    /// use hookline_types::{QueryError, Operator};
     /// assert_eq!("not_in".parse::<Operator>().unwrap(), Operator::NotIn);
-    /// assert!(matches!("regex".parse::<Operator>(), Err(DataError::UnknownOperator { .. })));
+    /// assert!(matches!("regex".parse::<Operator>(), Err(QueryError::UnknownOperator { .. })));
     /// ```
-    fn from_str(s: &str) -> Result<Self, DataError> {
+    fn from_str(s: &str) -> Result<Self, QueryError> {
         Operator::ALL
             .into_iter()
             .find(|op| op.as_str() == s)
-            .ok_or_else(|| DataError::UnknownOperator {
+            .ok_or_else(|| QueryError::UnknownOperator {
                 operator: s.to_owned(),
             })
     }
@@ -352,7 +352,7 @@ pub enum Source {
 /// A read request: filters (all must match), sort keys, a page, and whether to count the total.
 ///
 /// ```
-/// use hookline_data::{Filter, Query};
+/// use hookline_types::{Filter, Query};
 /// let q = Query::new()
 ///     .filter(Filter::gte("price", 100))
 ///     .filter(Filter::or([Filter::eq("city", "Kyiv"), Filter::ilike("title", "%loft%")]))
@@ -373,7 +373,7 @@ pub enum Source {
 ///     "with_total": true
 /// }))?;
 /// assert_eq!(same, q);
-/// # Ok::<(), hookline_data::DataError>(())
+/// # Ok::<(), hookline_types::QueryError>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -400,9 +400,9 @@ impl Query {
     }
 
     /// Parses the JSON form. Shape errors, unknown fields and unknown operators are
-    /// [`DataError::InvalidQuery`] with the path to the problem.
-    pub fn from_json(value: Value) -> Result<Self, DataError> {
-        serde_json::from_value(value).map_err(|e| DataError::InvalidQuery {
+    /// [`QueryError::Invalid`] with the path to the problem.
+    pub fn from_json(value: Value) -> Result<Self, QueryError> {
+        serde_json::from_value(value).map_err(|e| QueryError::Invalid {
             message: e.to_string(),
         })
     }
@@ -478,7 +478,7 @@ pub enum AggregateFn {
 /// One aggregate to compute, named `alias` in the result.
 ///
 /// ```
-/// use hookline_data::Aggregate;
+/// use hookline_types::Aggregate;
 /// let wanted = [Aggregate::count("n"), Aggregate::sum("price", "total"), Aggregate::max("price", "top")];
 /// assert_eq!(wanted[1].column.as_deref(), Some("price"));
 /// ```
@@ -533,7 +533,7 @@ impl Aggregate {
 /// escaped with `\`.
 ///
 /// ```
-/// assert_eq!(hookline_data::escape_like(r"50%_off\"), r"50\%\_off\\");
+/// assert_eq!(hookline_types::escape_like(r"50%_off\"), r"50\%\_off\\");
 /// ```
 pub fn escape_like(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len());
@@ -556,7 +556,7 @@ mod tests {
         let err =
             Query::from_json(json!({"filters": [{"field": "a", "operator": "regex", "value": 1}]}))
                 .unwrap_err();
-        assert!(matches!(err, DataError::InvalidQuery { .. }));
+        assert!(matches!(err, QueryError::Invalid { .. }));
         let text = err.to_string();
         assert!(
             text.contains("unknown filter operator `regex`") && text.contains("not_in"),
@@ -579,7 +579,7 @@ mod tests {
             assert!(
                 matches!(
                     Query::from_json(bad.clone()),
-                    Err(DataError::InvalidQuery { .. })
+                    Err(QueryError::Invalid { .. })
                 ),
                 "{bad}"
             );

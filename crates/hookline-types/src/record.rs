@@ -1,9 +1,9 @@
 //! [`Record`]: one row as a JSON-like map, with typed accessors and serde conversion to and from
 //! your own structs.
 //!
-//! Records are what flows return and what hooks see and change. They are plain data
-//! (`serde_json` values) so that script hooks can receive and return them unchanged; the schema
-//! coerces values to column types on the way into the database (see [`crate::schema`]).
+//! Records are what data flows return and what hooks see and change. They are plain data
+//! (`serde_json` values) so that script hooks can receive and return them unchanged; the data
+//! layer's schema coerces values to column types on the way into the database.
 
 use std::fmt;
 
@@ -12,7 +12,7 @@ use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::error::DataError;
+use crate::error::{ConversionError, describe};
 
 /// One row: column name → JSON value, in the order the columns were added.
 ///
@@ -23,7 +23,7 @@ use crate::error::DataError;
 /// [`serde_json::Map`], and columns added later at the end. Equality ignores the order.
 ///
 /// ```
-/// use hookline_data::Record;
+/// use hookline_types::Record;
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Serialize, Deserialize, Debug, PartialEq)]
@@ -35,7 +35,7 @@ use crate::error::DataError;
 /// assert_eq!(record.get_str("title"), Some("Loft"));
 /// let back: Apartment = record.to_struct()?;
 /// assert_eq!(back, Apartment { title: "Loft".into(), price: 150.0 });
-/// # Ok::<(), hookline_data::DataError>(())
+/// # Ok::<(), hookline_types::ConversionError>(())
 /// ```
 #[derive(Clone, Default)]
 pub struct Record(Vec<(String, Value)>);
@@ -83,9 +83,11 @@ impl Record {
         }
     }
 
-    /// Adds a column the record does not have (the decoder's columns are distinct), without
-    /// looking for it first.
-    pub(crate) fn push_new(&mut self, column: String, value: Value) {
+    /// Adds a column the caller knows the record does not have (a database row's columns are
+    /// distinct), without looking for it first: cheaper than [`Record::set`] for building a
+    /// row column by column. If the column is there after all, debug builds panic; release
+    /// builds keep both, and [`Record::get`] sees the first.
+    pub fn push_new(&mut self, column: String, value: Value) {
         debug_assert!(!self.contains(&column), "`{column}` is set once");
         self.0.push((column, value));
     }
@@ -116,8 +118,9 @@ impl Record {
         self.0.iter().map(|(k, v)| (k.as_str(), v))
     }
 
-    /// The columns and their values, mutably, in order.
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Value)> {
+    /// The columns and their values, in order, with the values mutable (names are not, so the
+    /// columns stay distinct).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Value)> {
         self.0.iter_mut().map(|(k, v)| (k.as_str(), v))
     }
 
@@ -152,10 +155,10 @@ impl Record {
     }
 
     /// Converts the record into a Rust type through serde, without copying the record.
-    pub fn to_struct<T: DeserializeOwned>(&self) -> Result<T, DataError> {
+    pub fn to_struct<T: DeserializeOwned>(&self) -> Result<T, ConversionError> {
         let entries = self.0.iter().map(|(k, v)| (k.as_str(), v));
         T::deserialize(MapDeserializer::<_, serde_json::Error>::new(entries)).map_err(|source| {
-            DataError::Conversion {
+            ConversionError {
                 type_name: std::any::type_name::<T>(),
                 source,
             }
@@ -163,8 +166,8 @@ impl Record {
     }
 
     /// Builds a record from a Rust type that serializes to a map.
-    pub fn from_struct<T: Serialize>(value: &T) -> Result<Self, DataError> {
-        let conversion = |source| DataError::Conversion {
+    pub fn from_struct<T: Serialize>(value: &T) -> Result<Self, ConversionError> {
+        let conversion = |source| ConversionError {
             type_name: std::any::type_name::<T>(),
             source,
         };
@@ -172,7 +175,7 @@ impl Record {
             Value::Object(map) => Ok(Record::from(map)),
             other => Err(conversion(serde::ser::Error::custom(format!(
                 "expected a struct or map, got {}",
-                crate::coerce::describe(&other)
+                describe(&other)
             )))),
         }
     }
@@ -258,17 +261,17 @@ impl From<Record> for Value {
 }
 
 impl TryFrom<Value> for Record {
-    type Error = DataError;
+    type Error = ConversionError;
 
     /// A JSON object becomes a record; anything else is a conversion error.
-    fn try_from(value: Value) -> Result<Self, DataError> {
+    fn try_from(value: Value) -> Result<Self, ConversionError> {
         match value {
             Value::Object(map) => Ok(Record::from(map)),
-            other => Err(DataError::Conversion {
+            other => Err(ConversionError {
                 type_name: "Record",
                 source: serde::de::Error::custom(format!(
                     "expected a JSON object, got {}",
-                    crate::coerce::describe(&other)
+                    describe(&other)
                 )),
             }),
         }
