@@ -10,8 +10,8 @@
 //! Every raw value here is owned by exactly one place: a value returned by QuickJS is either
 //! given to a call that takes it (`JS_DefinePropertyValue`, `JS_NewArrayFrom`), wrapped in a
 //! [`Value`] (which frees it), or freed before the function returns, on every path. An atom of
-//! a key is owned by the worker's [`Atoms`] (freed when the worker's engine goes) or, past its
-//! bound, by the call's [`KeyAtoms`] (freed when it drops).
+//! a key is owned by the [`Atoms`] of a runtime's [`Quickjs`] (freed before its runtime, see
+//! there) or, past its bound, by the call's [`KeyAtoms`] (freed when it drops).
 
 #![allow(unsafe_code)]
 
@@ -22,7 +22,7 @@ use std::ptr;
 
 use foldhash::fast::RandomState;
 
-use rquickjs::{Ctx, Error, Exception, Object, Value, qjs};
+use rquickjs::{Context, Ctx, Error, Exception, Object, Runtime, Value, qjs};
 
 use crate::context::{Records, Row};
 
@@ -42,7 +42,8 @@ const CACHED_KEY_LEN: usize = 64;
 /// the names of atoms read back (keys the scripts added), so each is read out of QuickJS once.
 ///
 /// Each entry holds one reference to its atom, so an atom number cannot be reused for another
-/// key while cached. Must be dropped before its runtime is freed.
+/// key while cached. Must be dropped before its runtime is freed: an engine's is owned by a
+/// [`Quickjs`], whose field order guarantees it.
 #[derive(Default)]
 pub(crate) struct Atoms {
     /// The runtime the atoms belong to, set with the first one kept.
@@ -116,8 +117,63 @@ impl Drop for Atoms {
         let atoms = self.keys.drain().map(|(_, atom)| atom);
         for atom in atoms.chain(self.names.drain().map(|(atom, _)| atom)) {
             // SAFETY: each entry owns one reference to an atom of this runtime, which is
-            // still alive (the cache drops first).
+            // still alive: the cache drops before its runtime (the field order of `Quickjs`).
             unsafe { qjs::JS_FreeAtomRT(runtime.as_ptr(), atom) };
+        }
+    }
+}
+
+/// A QuickJS runtime, its context, the [`Atoms`] cached for it, and `T`: what its owner keeps
+/// in the context across calls (compiled scripts, [`Persistent`](rquickjs::Persistent)
+/// values). They are made and freed together, so that they are freed in the one sound order:
+///
+/// 1. `kept`: persistent values hold their context but not its runtime, so they must go
+///    while the runtime lives;
+/// 2. `atoms`: [`Atoms`]' `Drop` frees each atom with `JS_FreeAtomRT` on the runtime, which
+///    must still be alive (its SAFETY comment relies on this);
+/// 3. `context`, then `runtime` (the context holds the runtime too, so QuickJS frees the
+///    runtime when the last of them goes).
+///
+/// Rust drops fields in declaration order, and the fields are private, so nothing outside this
+/// file can reorder, move out or replace them: the order below *is* the invariant.
+pub(crate) struct Quickjs<T> {
+    // Declaration order is drop order: see the type's doc before reordering.
+    kept: T,
+    atoms: RefCell<Atoms>,
+    context: Context,
+    runtime: Runtime,
+}
+
+/// The parts of a [`Quickjs`] borrowed at once, for a call on its context.
+pub(crate) struct Parts<'a, T> {
+    pub(crate) kept: &'a mut T,
+    pub(crate) atoms: &'a RefCell<Atoms>,
+    pub(crate) context: &'a Context,
+}
+
+impl<T> Quickjs<T> {
+    /// Owns `runtime`, `context` (a context of `runtime`) and `kept` (values of that context),
+    /// with an empty atom cache.
+    pub(crate) fn new(runtime: Runtime, context: Context, kept: T) -> Self {
+        Quickjs {
+            kept,
+            atoms: RefCell::default(),
+            context,
+            runtime,
+        }
+    }
+
+    /// The runtime (for its limits, memory figures and garbage collection).
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The kept values, the atom cache and the context, borrowed together.
+    pub(crate) fn parts(&mut self) -> Parts<'_, T> {
+        Parts {
+            kept: &mut self.kept,
+            atoms: &self.atoms,
+            context: &self.context,
         }
     }
 }
