@@ -1,5 +1,5 @@
 //! Octo's module hooks (seed 003): the `SimpleAppModule` example, and two modules whose hooks run
-//! in hierarchy order.
+//! in module order.
 //!
 //! In Octo, a module's `registerHooks()` returns hook arrays — here a `postModelActionHooks` entry
 //! bound to `AddSimpleAppModelAction` ("I will trigger after AddSimpleAppModelAction runs!") and a
@@ -9,9 +9,10 @@
 //! the action's outputs, and whatever outputs it leaves replace the action's.
 //!
 //! "Since module1 is registered first based on hierarchy, the post commit hooks of module1 will
-//! be executed before module2's": `RegionModule` is a dependency of `SimpleAppModule`, so its
-//! hooks run first even though it is installed second; within one module, hooks run in the order
-//! the module registers them (Octo's array order).
+//! be executed before module2's": `RegionModule` is a dependency of `SimpleAppModule`, so it is
+//! installed first although it is listed second (as Octo imports a parent before its children),
+//! and modules run in installation order; within one module, hooks run in the order the module
+//! registers them (Octo's array order).
 //!
 //! Run it with `cargo run -p hookline-examples --example octo_simple_app`.
 
@@ -277,7 +278,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tx.resource_action(AddResourceAction)?;
 
     let log: Log = Arc::default();
-    // Installed child first: the hierarchy, not this list, decides the order.
+    // Listed child first: `install_all` installs the dependency first, and that order holds.
     Modules::new().install_all([
         Box::new(SimpleAppModule {
             tx: tx.clone(),
@@ -308,7 +309,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("   {err}");
 
     // What happened, in order: the model hooks of simple-app in array order, the pre-commit
-    // hook, then the post-commit hooks by hierarchy (region first).
+    // hook, then the post-commit hooks in module order (region first).
     assert_eq!(
         *lock(&log),
         [

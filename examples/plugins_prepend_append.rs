@@ -3,8 +3,8 @@
 //! Seed 001 (AdminForth resource hooks): "Every hook is array of async functions ... Plugins can
 //! push new own hooks in front of yours (using `unshift`) or after yours (using `push`). For
 //! example audit log plugin adds hooks for registration of all changes in the database."
-//! Seed 003 (Octo) adds modules with dependencies: a module's hooks run after those of the
-//! modules it depends on.
+//! Seed 003 (Octo) adds modules with dependencies: modules run in installation order, and a
+//! module's hooks run after those of the modules it depends on.
 //!
 //! Shown here:
 //! - `Tap::first()` is `unshift` (the last `first()` runs first), `Tap::last()` is `push`;
@@ -81,8 +81,9 @@ impl Module for SlackNotify {
     }
 
     fn register_hooks(&self, scope: &ModuleScope) -> Result<(), RegisterError> {
-        // `first()` places it first among the taps of its own module rank only: a module that
-        // depends on `audit-log` always runs after `audit-log` (and after rank-0 taps).
+        // `first()` places it in front of the hook's taps, except those of `audit-log`: a module
+        // always runs after the modules it depends on (at the same stage), so `notify` waits
+        // for `record-change` and then runs as early as it can.
         self.after_save
             .tap(scope.tap("notify").first(), mark("notify"))?;
         Ok(())

@@ -123,7 +123,8 @@ impl AppState {
         }
         for route in routes {
             for (method, pipeline) in &route.pipelines {
-                let (runs, failures, _) = pipeline.policies();
+                let policies = pipeline.policies();
+                let (runs, failures) = (policies.after_runs, policies.after_failures);
                 let _ = writeln!(
                     out,
                     "route `{method} {}`: pre-hooks → handler → post-hooks (post-hooks run {runs:?}, failures {failures:?})",

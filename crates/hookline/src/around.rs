@@ -67,7 +67,8 @@ where
     }
 }
 
-/// The rest of the chain, handed to an around tap. Consumed by [`Next::run`].
+/// The rest of the chain, handed to an around tap. Consumed by [`Next::run`]; a tap that
+/// returns without calling it short-circuits the call (see [`AroundHook::tap`]).
 pub struct Next<'a, C, O> {
     hook: &'a Arc<str>,
     rest: &'a [Slot<AroundFn<C, O>>],
@@ -123,6 +124,12 @@ impl<'a, C: Send + 'static, O: Send + 'static> Next<'a, C, O> {
 
 /// A hook of wrappers around a function: each tap runs code before and after `next`.
 ///
+/// A wrapper that returns **without calling `next`** short-circuits: the call succeeds with the
+/// wrapper's value, and neither the inner wrappers nor the wrapped function run (Feathers', koa's
+/// and pluggy's semantics; a cache is the usual reason). The [`Outcome::origin`] then names the
+/// tap, and a `tracing` warning is logged. Build the hook with [`AroundHook::require_next`] to
+/// make that an error instead. Details and an example: [`AroundHook::tap`].
+///
 /// ```
 /// use hookline::{AroundHook, Next, Origin};
 /// # futures_util::FutureExt::now_or_never(async {
@@ -170,7 +177,8 @@ impl<C, O> fmt::Debug for AroundHook<C, O> {
 common_methods!(AroundHook);
 
 impl<C: Send + 'static, O: Send + 'static> AroundHook<C, O> {
-    /// A hook with no taps; a tap may short-circuit by not calling `next`.
+    /// A hook with no taps. A tap may short-circuit by not calling `next` (see
+    /// [`AroundHook::tap`]).
     pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
         AroundHook {
             reg: Arc::new(Registry::new(name.into())),
@@ -179,13 +187,60 @@ impl<C: Send + 'static, O: Send + 'static> AroundHook<C, O> {
     }
 
     /// Makes a tap that returns without calling `next` an error
-    /// ([`ErrorKind::NextNotCalled`]) instead of a short-circuit.
+    /// ([`ErrorKind::NextNotCalled`], naming the tap) instead of a short-circuit: for hooks whose
+    /// wrapped function must always run (a write, a commit). The tap's value is discarded.
     pub fn require_next(mut self) -> Self {
         self.require_next = true;
         self
     }
 
-    /// Registers a wrapper.
+    /// Registers a wrapper: `f` receives the context and a [`Next`], and calls
+    /// `next.run(ctx).await` to run the wrappers inside it and then the wrapped function. What
+    /// `f` returns is what the wrappers outside it see.
+    ///
+    /// **Not calling `next` short-circuits, and the call succeeds.** A wrapper that returns
+    /// `Ok(value)` without calling `next.run` ends the call there: the wrappers inside it and the
+    /// wrapped function do not run, the wrappers outside it see `value`, and
+    /// [`call`](Self::call) returns `Ok` with [`Outcome::origin`] =
+    /// [`Origin::ShortCircuit`] naming the tap. This is deliberate — it is how an around hook
+    /// answers from a cache, as in Feathers, koa and pluggy — and never hidden: the origin says
+    /// so and a `tracing` warning (with the tap's registration site) is logged. Where the
+    /// wrapped function must always run, build the hook with
+    /// [`require_next`](Self::require_next): the same tap then fails the call with
+    /// [`ErrorKind::NextNotCalled`].
+    ///
+    /// ```
+    /// use hookline::{AroundHook, ErrorKind, Next, Origin, Scope};
+    /// # futures_util::FutureExt::now_or_never(async {
+    /// fn cache<'a>(sql: &'a mut String, next: Next<'a, String, u32>)
+    ///     -> hookline::BoxFuture<'a, Result<u32, hookline::TapError>> {
+    ///     Box::pin(async move {
+    ///         if sql == "SELECT 42" {
+    ///             return Ok(42); // a cache hit: `next` is never called
+    ///         }
+    ///         Ok(next.run(sql).await?)
+    ///     })
+    /// }
+    /// let query: AroundHook<String, u32> = AroundHook::new("query");
+    /// query.tap("cache", cache)?;
+    /// fn database<'b>(_: &'b mut String, _: Scope<'b, '_>)
+    ///     -> hookline::BoxFuture<'b, Result<u32, hookline::TapError>> {
+    ///     Box::pin(async { Ok(7) })
+    /// }
+    ///
+    /// let hit = query.call(&mut "SELECT 42".into(), database).await?;
+    /// assert_eq!((hit.output, hit.origin), (42, Origin::ShortCircuit { tap: "cache".into() }));
+    /// let miss = query.call(&mut "SELECT 7".into(), database).await?;
+    /// assert_eq!((miss.output, miss.origin), (7, Origin::Handler));
+    ///
+    /// // Where the wrapped function must run, the same wrapper is an error.
+    /// let strict: AroundHook<String, u32> = AroundHook::new("write").require_next();
+    /// strict.tap("cache", cache)?;
+    /// let err = strict.call(&mut "SELECT 42".into(), database).await.unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::NextNotCalled));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap().unwrap();
+    /// ```
     #[track_caller]
     pub fn tap<F>(&self, tap: impl Into<Tap>, f: F) -> Result<TapHandle, RegisterError>
     where

@@ -317,11 +317,17 @@ impl fmt::Display for HookError {
     }
 }
 
+/// Shows everything [`Display`](fmt::Display) shows — hook, tap, the tap's module and
+/// registration site, action, phase, committed, what went wrong — so `unwrap`, `expect` and a
+/// `main` returning `Result` point at the tap's code too.
 impl fmt::Debug for HookError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tap = self.0.tap.as_deref();
         let mut s = f.debug_struct("HookError");
         s.field("hook", &self.0.hook)
-            .field("tap", &self.0.tap.as_ref().map(|t| t.name()))
+            .field("tap", &tap.map(TapInfo::name))
+            .field("module", &tap.and_then(TapInfo::module))
+            .field("registered_at", &tap.map(TapInfo::site))
             .field("action", &self.0.action)
             .field("phase", &self.0.phase)
             .field("kind", &self.0.kind)
@@ -383,6 +389,23 @@ pub enum RegisterError {
         hook: String,
         /// The taps on the cycle, in order, the first repeated at the end.
         taps: Vec<String>,
+    },
+    /// `before`/`after` constraints contradict the module order: they would put a tap before a
+    /// tap, at the same stage, of a module its own module depends on (see [`crate::Module`]).
+    #[error(
+        "hook `{hook}`: ordering constraints contradict the module order: {} (module `{module}` depends on `{dependency}`, so its taps run after those of `{dependency}` at the same stage); drop the constraint, or give the tap another stage",
+        .taps.join(" -> ")
+    )]
+    ModuleOrder {
+        /// The hook.
+        hook: String,
+        /// The taps on the cycle, as `module/name` (or `name` without a module), in order, the
+        /// first repeated at the end.
+        taps: Vec<String>,
+        /// The module whose tap would have to run too early.
+        module: String,
+        /// The module it depends on.
+        dependency: String,
     },
     /// A tap cannot be removed because other taps name it in their constraints.
     #[error("hook `{hook}`: tap `{tap}` cannot be removed: {} must run before or after it", .referenced_by.join(", "))]

@@ -8,7 +8,10 @@ use crate::tap::{Placement, TapInfo, TapKind};
 /// The effective running order of a hook's taps, with why each tap sits where it does: module,
 /// stage, placement, constraints, kind, timeout and registration site.
 ///
-/// `Display` renders a numbered list; [`Explain::mermaid`] a flowchart.
+/// `Display` renders a numbered list. A tap of a module shows the module, its rank (its place
+/// in installation order, [`Modules::rank`](crate::Modules::rank)) and the modules it depends
+/// on, whose taps it follows within its stage: `module=billing (rank 2, after core)`.
+/// [`Explain::mermaid`] renders a flowchart.
 ///
 /// ```
 /// use hookline::{Flow, Hook, Tap};
@@ -79,7 +82,18 @@ impl fmt::Display for Explain {
         for (i, tap) in self.taps.iter().enumerate() {
             write!(f, "  {}. {}", i + 1, tap.name())?;
             if let Some(module) = tap.module() {
-                write!(f, "  module={module} (rank {})", tap.module_rank())?;
+                write!(f, "  module={module} (rank {}", tap.module_rank())?;
+                let mut depends_on = tap.module_depends_on().peekable();
+                if depends_on.peek().is_some() {
+                    f.write_str(", after ")?;
+                    for (i, dependency) in depends_on.enumerate() {
+                        if i > 0 {
+                            f.write_str(", ")?;
+                        }
+                        f.write_str(dependency)?;
+                    }
+                }
+                f.write_str(")")?;
             }
             write!(f, "  stage={}", tap.stage())?;
             let placement = match tap.placement() {

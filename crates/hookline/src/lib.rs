@@ -54,6 +54,10 @@
 //! | around: wrappers with `next` | [`AroundHook`] | `call(&mut ctx, inner)` → [`Outcome`] |
 //! | pipeline: before → handler → after | [`Pipeline`] | `run(input, handler)` → [`Outcome`] |
 //!
+//! An around tap that returns without calling `next` short-circuits: the call succeeds with the
+//! tap's value, [`Outcome::origin`] names the tap and a warning is logged — unless the hook is
+//! built with [`AroundHook::require_next`], where that is an error (see [`AroundHook::tap`]).
+//!
 //! A tap returns a [`TapResult`]: `Ok(Flow::Continue)`, `Ok(Flow::Return(value))` to
 //! short-circuit, or `Err(TapError::reject(..))` / any error via `?`. Errors leave a call as a
 //! [`HookError`] naming the hook, the tap (name, module, `file:line` of registration), the
@@ -61,17 +65,20 @@
 //!
 //! ## Order
 //!
-//! Taps run sorted by **(stage, module rank, placement sequence)**, then **`before`/`after`**
-//! constraints are applied by a stable topological sort:
+//! Taps run sorted by **(stage, placement sequence)**; then **module order** and
+//! **`before`/`after`** constraints are applied by a stable topological sort:
 //!
 //! - `stage` (default 0): lower runs first.
-//! - module rank: a tap registered by a [`Module`] runs after the taps of the modules that module
-//!   depends on. Taps without a module, and modules without dependencies, have rank 0.
 //! - placement: [`Tap::first`] (AdminForth's `unshift`) gets sequence −1, −2, … so the *last*
-//!   `first()` runs first; [`Tap::last`] (the default, `push`) gets 1, 2, ….
+//!   `first()` runs first; [`Tap::last`] (the default, `push`) gets 1, 2, …. So `last()` taps
+//!   run in registration order — and modules, which register their taps when installed, in
+//!   installation order (Octo's order; a module is installed after the modules it depends on).
+//! - module order: within a stage, a tap of a [`Module`] runs after the taps of the modules that
+//!   module depends on, directly or not; it waits for them and otherwise keeps its place. This
+//!   only moves `first()` taps and taps registered late. Taps without a module have none.
 //! - `before("x")` / `after("x")`: the tap moves just as far as needed; among taps whose
-//!   constraints are met, the one earliest by the rules above runs next. An unknown name or a
-//!   cycle is a [`RegisterError`] that names the taps.
+//!   constraints are met, the one earliest by the rules above runs next. An unknown name, a
+//!   cycle, or a constraint against the module order is a [`RegisterError`] that names the taps.
 //!
 //! A worked example, with every rule at once:
 //!
@@ -94,21 +101,21 @@
 //!     fn name(&self) -> &str { "audit" }
 //!     fn depends_on(&self) -> Vec<String> { vec!["auth".into()] }
 //!     fn register_hooks(&self, s: &ModuleScope) -> Result<(), RegisterError> {
-//!         self.0.tap(s.tap("record").first(), ok)?; // first() only within rank 1
+//!         self.0.tap(s.tap("record").first(), ok)?; // first(), yet after auth's taps
 //!         Ok(())
 //!     }
 //! }
 //!
 //! let hook: Hook<Ctx> = Hook::new("save");
-//! hook.tap("a", ok)?;                                  // stage 0, rank 0, seq 1
-//! hook.tap(Tap::named("b").first(), ok)?;              // stage 0, rank 0, seq -1
-//! hook.tap(Tap::named("c").first(), ok)?;              // stage 0, rank 0, seq -2: before b
+//! hook.tap("a", ok)?;                                  // stage 0, seq 1
+//! hook.tap(Tap::named("b").first(), ok)?;              // stage 0, seq -1
+//! hook.tap(Tap::named("c").first(), ok)?;              // stage 0, seq -2: before b
 //! hook.tap(Tap::named("late").stage(10), ok)?;         // stage 10: after everything at stage 0
 //! hook.tap(Tap::named("early").stage(-5), ok)?;        // stage -5: before everything
 //! let modules = Modules::new();
-//! modules.install(Auth(hook.clone()))?;                // rank 0, seq 2
-//! modules.install(Audit(hook.clone()))?;               // rank 1: after all rank-0 taps
-//! hook.tap(Tap::named("d").before("c"), ok)?;          // rank 0, seq 3, but must precede c
+//! modules.install(Auth(hook.clone()))?;                // session: seq 2
+//! modules.install(Audit(hook.clone()))?;               // record: seq -3, waits for session
+//! hook.tap(Tap::named("d").before("c"), ok)?;          // seq 3, but must precede c
 //!
 //! assert_eq!(
 //!     hook.explain().names(),
@@ -136,7 +143,7 @@
 //! dependency levels by model actions, then resource actions, through a per-transaction session
 //! (a staged copy, or a database transaction), and committed by a committer. Modules tap six hook
 //! lists — pre/post commit, pre/post model action (which may replace the action's outputs),
-//! pre/post resource action — and the module hierarchy orders them. Errors say whether anything
+//! pre/post resource action — and module order orders them. Errors say whether anything
 //! was committed.
 //!
 //! ## Failures
@@ -174,7 +181,7 @@ pub use hook::{AsyncTap, Hook, SyncHook};
 pub use intercept::{Interceptor, SlowTapWarning};
 pub use module::{Module, ModuleScope, Modules};
 pub use parallel::ParallelHook;
-pub use pipeline::{After, AfterFailures, AfterRuns, Before, Pipeline};
+pub use pipeline::{After, AfterFailures, AfterRuns, Before, Pipeline, Policies};
 pub use share::Share;
 pub use tap::{Placement, Site, Tap, TapHandle, TapInfo, TapKind};
 

@@ -45,6 +45,30 @@ pub enum AfterFailures {
     Isolate,
 }
 
+/// A pipeline's policies, as [`Pipeline::policies`] reports them (for explain output and
+/// checks). Set them with [`Pipeline::after_runs`], [`Pipeline::after_failures`] and
+/// [`Pipeline::handler_commits`].
+///
+/// ```
+/// use hookline::{AfterFailures, AfterRuns, Pipeline, Policies};
+/// let route: Pipeline<u32, String> = Pipeline::new("GET /items/{id}")
+///     .after_runs(AfterRuns::Always)
+///     .after_failures(AfterFailures::Isolate);
+/// let Policies { after_runs, after_failures, handler_commits, .. } = route.policies();
+/// assert_eq!((after_runs, after_failures, handler_commits), (AfterRuns::Always, AfterFailures::Isolate, false));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Policies {
+    /// When after-taps run.
+    pub after_runs: AfterRuns,
+    /// What a failing after-tap does.
+    pub after_failures: AfterFailures,
+    /// Whether a successful handler has committed its effects, so that after-phase errors are
+    /// marked [`committed`](HookError::committed).
+    pub handler_commits: bool,
+}
+
 /// What before-taps receive: the input, and the share map.
 #[derive(Debug)]
 pub struct Before<I> {
@@ -218,9 +242,13 @@ impl<I: Send + 'static, O: Send + 'static> Pipeline<I, O> {
         &self.after
     }
 
-    /// The policies, for explain output: `(after_runs, after_failures, handler_commits)`.
-    pub fn policies(&self) -> (AfterRuns, AfterFailures, bool) {
-        (self.after_runs, self.after_failures, self.handler_commits)
+    /// The policies, for explain output.
+    pub fn policies(&self) -> Policies {
+        Policies {
+            after_runs: self.after_runs,
+            after_failures: self.after_failures,
+            handler_commits: self.handler_commits,
+        }
     }
 
     /// Runs before-taps, then `handler` (unless a before-tap short-circuited or failed), then

@@ -99,7 +99,9 @@ impl<H: Clone + Send + Sync + 'static> Registry<H> {
             site,
             handler,
         } = reg;
-        let owner = tap.module.take();
+        // A tap without a module, registered while a module's `register_hooks` runs on this
+        // thread, is that module's (see `Module`).
+        let owner = tap.module.take().or_else(crate::module::installing);
         let module: Option<ModuleRef> = owner.as_ref().map(|o| o.module.clone());
         if tap.timeout.is_some() && kind == TapKind::Sync {
             return Err(RegisterError::SyncTimeout {

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use crate::module::ModuleTag;
 
-/// Where a tap goes among taps of the same stage and module rank.
+/// Where a tap goes among the taps of its stage (as far as module order allows: see
+/// [`Module`](crate::Module)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Placement {
     /// Before every tap placed so far (AdminForth's `unshift`): the last `first()` runs first.
@@ -71,14 +72,14 @@ impl Tap {
         self
     }
 
-    /// Places the tap before all taps placed so far in its stage and module rank (`unshift`).
+    /// Places the tap before all taps placed so far in its stage (`unshift`) — except the taps
+    /// of modules its own module depends on, which it still follows.
     pub fn first(mut self) -> Self {
         self.placement = Placement::First;
         self
     }
 
-    /// Places the tap after all taps placed so far in its stage and module rank (`push`, the
-    /// default).
+    /// Places the tap after all taps placed so far in its stage (`push`, the default).
     pub fn last(mut self) -> Self {
         self.placement = Placement::Last;
         self
@@ -167,11 +168,20 @@ pub enum TapKind {
     Async,
 }
 
-/// The module a tap belongs to, with its rank in the module hierarchy.
+/// The module a tap belongs to: its name, its place in the installation order, and what it
+/// depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ModuleRef {
     pub(crate) name: Arc<str>,
+    /// The module's place in installation order (see [`Modules::rank`](crate::Modules::rank)).
     pub(crate) rank: u32,
+    /// Unique per installation, across every `Modules`, so two sets of modules never mix.
+    pub(crate) id: u64,
+    /// The ids of every module this one depends on, directly or not: their taps run before this
+    /// module's taps of the same stage.
+    pub(crate) ancestors: Arc<[u64]>,
+    /// The names of the modules this one depends on directly, as the module declared them.
+    pub(crate) depends_on: Arc<[Arc<str>]>,
 }
 
 /// Everything the engine knows about a registered tap. Shown by
@@ -205,9 +215,27 @@ impl TapInfo {
         self.module.as_ref().map(|m| &*m.name)
     }
 
-    /// The module's rank in the hierarchy (0 for taps without a module).
+    /// The module's rank: its place in installation order (see
+    /// [`Modules::rank`](crate::Modules::rank)); 0 for taps without a module.
     pub fn module_rank(&self) -> u32 {
         self.module.as_ref().map_or(0, |m| m.rank)
+    }
+
+    /// The modules the tap's module depends on directly (empty for taps without a module).
+    /// Within a stage, the tap runs after the taps of these modules and of theirs.
+    pub fn module_depends_on(&self) -> impl Iterator<Item = &str> {
+        self.module
+            .iter()
+            .flat_map(|m| m.depends_on.iter().map(|d| &**d))
+    }
+
+    /// `true` if `other` belongs to a module this tap's module depends on (directly or not), so
+    /// that, at the same stage, `other` must run first.
+    pub(crate) fn follows_module_of(&self, other: &TapInfo) -> bool {
+        match (&self.module, &other.module) {
+            (Some(mine), Some(theirs)) => mine.ancestors.contains(&theirs.id),
+            _ => false,
+        }
     }
 
     /// The stage.

@@ -186,6 +186,68 @@ async fn an_error_names_the_module_of_the_tap() {
     assert_eq!(err.status(), 402);
 }
 
+/// `unwrap`, `expect` and `main` returning `Result` print `Debug`: it names the module and the
+/// registration site as `Display` does.
+#[tokio::test]
+async fn debug_output_names_the_module_and_the_registration_site_like_display() {
+    struct Billing(Hook<()>);
+    impl Module for Billing {
+        fn name(&self) -> &str {
+            "billing"
+        }
+        fn register_hooks(&self, scope: &ModuleScope) -> Result<(), RegisterError> {
+            self.0.tap(scope.tap("charge"), |_: &mut ()| {
+                Err(TapError::reject("card declined").with_status(402))
+            })?;
+            Ok(())
+        }
+    }
+    let hook: Hook<()> = Hook::new("checkout");
+    Modules::new().install(Billing(hook.clone())).unwrap();
+    let err = hook.call(&mut ()).await.unwrap_err();
+    let site = err.tap().unwrap().site().to_string();
+    assert!(
+        site.starts_with("crates/hookline/tests/failures.rs:"),
+        "{site}"
+    );
+    assert!(err.to_string().contains(&format!("(registered at {site})")));
+
+    let debug = format!("{err:?}");
+    assert!(debug.contains(r#"tap: Some("charge")"#), "{debug}");
+    assert!(debug.contains(r#"module: Some("billing")"#), "{debug}");
+    assert!(
+        debug.contains(&format!("registered_at: Some({site})")),
+        "{debug}"
+    );
+    assert!(debug.contains("card declined"), "{debug}");
+    // What `unwrap` prints.
+    let again = hook.call(&mut ()).await;
+    let unwrapped =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| again.unwrap())).unwrap_err();
+    let message = unwrapped.downcast_ref::<String>().unwrap();
+    assert!(message.contains(r#"module: Some("billing")"#), "{message}");
+    assert!(message.contains(&site), "{message}");
+
+    // A tap without a module, and an error without a tap, say so.
+    let plain: Hook<()> = Hook::new("plain");
+    plain
+        .tap("boom", |_: &mut ()| Err(TapError::reject("no")))
+        .unwrap();
+    let debug = format!("{:?}", plain.call(&mut ()).await.unwrap_err());
+    assert!(
+        debug.contains(r#"tap: Some("boom"), module: None, registered_at: Some("#),
+        "{debug}"
+    );
+    let debug = format!(
+        "{:?}",
+        HookError::new("h", Phase::Handler, ErrorKind::NextNotCalled)
+    );
+    assert!(
+        debug.contains("tap: None, module: None, registered_at: None"),
+        "{debug}"
+    );
+}
+
 #[test]
 fn removal_errors_are_clear_and_change_nothing() {
     let hook: SyncHook<()> = SyncHook::new("h");

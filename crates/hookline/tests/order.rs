@@ -1,4 +1,4 @@
-//! Ordering: stage, module rank, first/last placement, before/after constraints, and the errors
+//! Ordering: stage, module order, first/last placement, before/after constraints, and the errors
 //! a bad constraint produces.
 
 use hookline::{Flow, Hook, Module, ModuleScope, Modules, RegisterError, SyncHook, Tap, TapResult};
@@ -178,8 +178,8 @@ fn constraints_can_name_a_tap_of_one_module() {
 }
 
 /// Three modules in a hierarchy (core <- auth <- billing), installed in a scrambled order, each
-/// registering several taps: module rank first, then registration order within a module, and
-/// `first()` only reorders within a rank.
+/// registering several taps: module order first, then registration order within a module, and
+/// `first()` does not take a tap ahead of the modules its module depends on.
 #[test]
 fn module_hierarchy_orders_across_modules_then_array_order() {
     struct M {
@@ -245,6 +245,214 @@ fn module_hierarchy_orders_across_modules_then_array_order() {
             "billing-1"
         ]
     );
+}
+
+/// A module from a closure, for the module-order tests below.
+struct Plugin<F> {
+    name: &'static str,
+    deps: &'static [&'static str],
+    register: F,
+}
+
+impl<F> Module for Plugin<F>
+where
+    F: Fn(&ModuleScope) -> Result<(), RegisterError> + Send + Sync + 'static,
+{
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn depends_on(&self) -> Vec<String> {
+        self.deps.iter().map(|d| d.to_string()).collect()
+    }
+    fn register_hooks(&self, scope: &ModuleScope) -> Result<(), RegisterError> {
+        (self.register)(scope)
+    }
+}
+
+/// A module that registers one tap per name on `hook`, with the options `options` makes.
+fn plugin(
+    hook: &SyncHook<Trace>,
+    name: &'static str,
+    deps: &'static [&'static str],
+    taps: &'static [&'static str],
+    options: fn(Tap) -> Tap,
+) -> Plugin<impl Fn(&ModuleScope) -> Result<(), RegisterError> + Send + Sync + 'static> {
+    let hook = hook.clone();
+    Plugin {
+        name,
+        deps,
+        register: move |scope: &ModuleScope| {
+            for tap in taps {
+                hook.tap(options(scope.tap(*tap)), push(tap))?;
+            }
+            Ok(())
+        },
+    }
+}
+
+/// Octo's order is registration order: a module installed later runs later, even when an
+/// earlier one sits deeper in the dependency hierarchy.
+#[test]
+fn an_unrelated_module_installed_after_a_child_module_runs_after_it() {
+    let hook = SyncHook::new("commit");
+    let modules = Modules::new();
+    modules
+        .install(plugin(&hook, "parent", &[], &["parent"], |t| t))
+        .unwrap();
+    modules
+        .install(plugin(&hook, "child", &["parent"], &["child"], |t| t))
+        .unwrap();
+    modules
+        .install(plugin(&hook, "unrelated", &[], &["unrelated"], |t| t))
+        .unwrap();
+    assert_eq!(run(&hook), ["parent", "child", "unrelated"]);
+    assert_eq!(
+        ["parent", "child", "unrelated"].map(|m| modules.rank(m)),
+        [Some(0), Some(1), Some(2)]
+    );
+    let text = hook.explain().to_string();
+    assert!(
+        text.contains("1. parent  module=parent (rank 0)  stage=0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2. child  module=child (rank 1, after parent)  stage=0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("3. unrelated  module=unrelated (rank 2)  stage=0"),
+        "{text}"
+    );
+}
+
+/// `first()` is AdminForth's `unshift` for module taps too: in front of the application's taps
+/// and of unrelated modules' — but never in front of the taps of a module its module depends
+/// on, which it follows as closely as it can.
+#[test]
+fn first_in_a_dependent_module_goes_first_except_before_its_dependencies() {
+    let hook = SyncHook::new("save");
+    hook.tap("app", push("app")).unwrap();
+    let modules = Modules::new();
+    modules
+        .install(plugin(&hook, "audit", &[], &["audit"], |t| t))
+        .unwrap();
+    modules
+        .install(plugin(&hook, "approve", &[], &["approve"], Tap::first))
+        .unwrap();
+    modules
+        .install(plugin(&hook, "notify", &["audit"], &["notify"], Tap::first))
+        .unwrap();
+    hook.tap("app-late", push("app-late")).unwrap();
+    assert_eq!(
+        run(&hook),
+        ["approve", "app", "audit", "notify", "app-late"]
+    );
+}
+
+/// A tap a module registers later (with options from its scope) is still ordered before the
+/// taps of the modules that depend on it: those wait for it, and only they move.
+#[test]
+fn a_late_tap_of_a_dependency_still_runs_before_its_dependents() {
+    let hook = SyncHook::new("save");
+    let kept: std::sync::Arc<std::sync::Mutex<Option<Tap>>> = Default::default();
+    let modules = Modules::new();
+    let keep = kept.clone();
+    let core_hook = hook.clone();
+    modules
+        .install(Plugin {
+            name: "core",
+            deps: &[],
+            register: move |scope: &ModuleScope| {
+                core_hook.tap(scope.tap("core"), push("core"))?;
+                *keep.lock().unwrap() = Some(scope.tap("core-late"));
+                Ok(())
+            },
+        })
+        .unwrap();
+    modules
+        .install(plugin(&hook, "billing", &["core"], &["billing"], |t| t))
+        .unwrap();
+    hook.tap("app", push("app")).unwrap();
+    let late = kept.lock().unwrap().take().unwrap();
+    hook.tap(late, push("core-late")).unwrap();
+    assert_eq!(run(&hook), ["core", "app", "core-late", "billing"]);
+}
+
+/// Module order holds within a stage; a tap's stage still decides first.
+#[test]
+fn stage_comes_before_module_order() {
+    let hook = SyncHook::new("save");
+    let modules = Modules::new();
+    modules
+        .install(plugin(&hook, "core", &[], &["core"], |t| t))
+        .unwrap();
+    modules
+        .install(plugin(&hook, "check", &["core"], &["check"], |t| {
+            t.stage(-1)
+        }))
+        .unwrap();
+    assert_eq!(run(&hook), ["check", "core"]);
+}
+
+/// A constraint that would put a module's tap before a tap of a module it depends on (at the
+/// same stage) is refused, naming both taps and both modules; nothing changes.
+#[test]
+fn a_constraint_against_the_module_order_is_an_error() {
+    let hook = SyncHook::new("save");
+    let modules = Modules::new();
+    modules
+        .install(plugin(&hook, "core", &[], &["validate"], |t| t))
+        .unwrap();
+    let err = modules
+        .install(plugin(&hook, "audit", &["core"], &["check"], |t| {
+            t.before("core/validate")
+        }))
+        .unwrap_err();
+    let RegisterError::ModuleOrder {
+        taps,
+        module,
+        dependency,
+        ..
+    } = &err
+    else {
+        panic!("expected a module order error, got {err:?}");
+    };
+    assert_eq!(taps, &["audit/check", "core/validate", "audit/check"]);
+    assert_eq!((module.as_str(), dependency.as_str()), ("audit", "core"));
+    let message = err.to_string();
+    assert!(
+        message.contains("module `audit` depends on `core`"),
+        "{message}"
+    );
+    assert!(message.contains("another stage"), "{message}");
+    assert_eq!(modules.names(), ["core"]);
+    assert_eq!(run(&hook), ["validate"]);
+    // With an earlier stage, the same tap is fine.
+    modules
+        .install(plugin(&hook, "audit", &["core"], &["check"], |t| {
+            t.stage(-1)
+        }))
+        .unwrap();
+    assert_eq!(run(&hook), ["check", "validate"]);
+}
+
+/// Removing a module and installing it again puts it last, after every module installed before.
+#[test]
+fn a_module_installed_again_comes_after_the_others() {
+    let hook = SyncHook::new("save");
+    let modules = Modules::new();
+    modules
+        .install(plugin(&hook, "a", &[], &["a"], |t| t))
+        .unwrap();
+    modules
+        .install(plugin(&hook, "b", &[], &["b"], |t| t))
+        .unwrap();
+    modules.remove("a").unwrap();
+    modules
+        .install(plugin(&hook, "a", &[], &["a"], |t| t))
+        .unwrap();
+    assert_eq!(run(&hook), ["b", "a"]);
+    assert_eq!((modules.rank("b"), modules.rank("a")), (Some(1), Some(2)));
 }
 
 /// Random registrations (seeded, deterministic): without constraints the order is exactly the

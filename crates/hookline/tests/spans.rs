@@ -1,5 +1,5 @@
-//! A `tracing` span is opened per tap, and isolated failures are logged as `tracing` error
-//! events.
+//! A `tracing` span is opened per tap, isolated failures are logged as `tracing` error events,
+//! and an around tap that short-circuits (returns without calling `next`) as a warning.
 //!
 //! This is its own test binary on purpose: tracing-core caches per-call-site interest for all
 //! threads, and a test on another thread registering the tap call site while this one installs
@@ -8,7 +8,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use hookline::{After, AfterFailures, AfterRuns, Flow, Pipeline, Share, TapError};
+use hookline::{
+    After, AfterFailures, AfterRuns, AroundHook, BoxFuture, Flow, Next, Origin, Pipeline, Scope,
+    Share, TapError,
+};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
@@ -72,8 +75,16 @@ impl Subscriber for Capture {
     fn exit(&self, _: &Id) {}
 }
 
+fn cache<'a>(_: &'a mut u32, _: Next<'a, u32, u32>) -> BoxFuture<'a, Result<u32, TapError>> {
+    Box::pin(async { Ok(42) })
+}
+
+fn handler<'b>(_: &'b mut u32, _: Scope<'b, '_>) -> BoxFuture<'b, Result<u32, TapError>> {
+    Box::pin(async { Ok(0) })
+}
+
 #[test]
-fn a_span_per_tap_and_an_error_event_per_isolated_failure() {
+fn a_span_per_tap_an_error_event_per_isolated_failure_and_a_warning_per_around_short_circuit() {
     let capture = Capture::default();
     let _guard = tracing::subscriber::set_default(capture.clone());
     let p: Pipeline<u32, u32> = Pipeline::new("p")
@@ -99,6 +110,29 @@ fn a_span_per_tap_and_an_error_event_per_isolated_failure() {
             "span tap tap=check phase=before",
             "span tap tap=audit phase=after",
             "event ERROR isolated after-tap failed",
+        ]
+    );
+
+    capture.0.lock().unwrap().clear();
+    let around: AroundHook<u32, u32> = AroundHook::new("query");
+    around.tap("cache", cache).unwrap();
+    let out = futures_util::FutureExt::now_or_never(around.call(&mut 1, handler))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (out.output, out.origin),
+        (
+            42,
+            Origin::ShortCircuit {
+                tap: "cache".into()
+            }
+        )
+    );
+    assert_eq!(
+        *capture.0.lock().unwrap(),
+        [
+            "span tap tap=cache phase=call",
+            "event WARN around tap returned without calling `next`; the wrapped function did not run",
         ]
     );
 }

@@ -688,12 +688,12 @@ fn hooking_module(
 }
 
 #[tokio::test]
-async fn hooks_run_in_module_hierarchy_order_then_in_the_order_each_module_registered_them() {
+async fn hooks_run_in_module_order_then_in_the_order_each_module_registered_them() {
     let store = MemoryStore::new(State::new());
     let log = Log::default();
     let tx = engine(&store, &log);
     let modules = Modules::new();
-    // Given leaf first: the hierarchy, not the list order, decides.
+    // Given leaf first: dependencies go first, otherwise the list order holds.
     modules
         .install_all([
             hooking_module(&tx, &log, "app", &["network"]),
@@ -706,8 +706,9 @@ async fn hooks_run_in_module_hierarchy_order_then_in_the_order_each_module_regis
 
     tx.run(deploy_app(), store.begin()).await.unwrap();
     let expected_for = |stage: &str| {
-        // network and billing share rank 1 and keep installation order.
-        ["core", "network", "billing", "app"]
+        // Installation order (Octo's): billing, installed after app and unrelated to it, runs
+        // after app although app sits deeper in the hierarchy.
+        ["core", "network", "app", "billing"]
             .iter()
             .flat_map(|m| ["first", "second"].map(|h| format!("{m}.{h} ({stage})")))
             .collect::<Vec<_>>()
@@ -725,7 +726,7 @@ async fn hooks_run_in_module_hierarchy_order_then_in_the_order_each_module_regis
     assert_eq!(
         modules_in_order,
         [
-            "core", "core", "network", "network", "billing", "billing", "app", "app"
+            "core", "core", "network", "network", "app", "app", "billing", "billing"
         ]
     );
 
@@ -1322,7 +1323,10 @@ fn explain_shows_which_hooks_run_around_which_action_in_which_order() {
         "{text}"
     );
     assert!(text.contains("1. tag  module=core (rank 0)"), "{text}");
-    assert!(text.contains("2. record  module=audit (rank 1)"), "{text}");
+    assert!(
+        text.contains("2. record  module=audit (rank 1, after core)"),
+        "{text}"
+    );
     let mermaid = explain.mermaid();
     assert!(mermaid.starts_with("flowchart TD\n"), "{mermaid}");
     assert!(

@@ -84,10 +84,10 @@ pub(crate) struct Inner<D: Domain> {
 /// [`pre_resource_action`](Transactions::pre_resource_action) and
 /// [`post_resource_action`](Transactions::post_resource_action).
 ///
-/// Each is an engine [`Hook`], so a [`Module`](crate::Module) taps them with
-/// [`ModuleScope::tap`](crate::ModuleScope::tap) options from its `register_hooks`, and the
-/// taps run in module-hierarchy order, then in the order the module registered them (Octo's
-/// "array order").
+/// Each is an engine [`Hook`], so a [`Module`](crate::Module) taps them from its
+/// `register_hooks`, and the taps run in module order — installation order, a module after
+/// the modules it depends on — then in the order the module registered them (Octo's "array
+/// order").
 ///
 /// Cloning is cheap; every clone shares actions, hooks and committer.
 pub struct Transactions<D: Domain> {

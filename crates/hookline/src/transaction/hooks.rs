@@ -2,7 +2,7 @@
 //! [`ResourceActionCall`] (pre/post resource action), [`PreCommit`] and [`PostCommit`] — and how
 //! a list is run.
 //!
-//! Every list is an engine [`Hook`](crate::Hook), so taps are ordered by module rank and then
+//! Every list is an engine [`Hook`](crate::Hook), so taps are ordered by module order and then
 //! registration order, explained, traced, timed out and panic-checked like any other hook.
 //! Unlike a plain `Hook::call`, a transaction hook list runs **every** tap: a tap's
 //! `Flow::Return(())` is treated like `Flow::Continue`, because Octo ignores what these hooks

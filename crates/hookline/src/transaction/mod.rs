@@ -17,9 +17,11 @@
 //! 6. **post-commit hooks** see the committed transaction.
 //!
 //! The six hook lists are engine [`Hook`](crate::Hook)s, reached through [`Transactions`]; a
-//! [`Module`](crate::Module) taps them from `register_hooks` with
-//! [`ModuleScope::tap`](crate::ModuleScope::tap) options, so they run in module-hierarchy order,
-//! then in the order the module registered them — Octo's "hierarchy, then array order":
+//! [`Module`](crate::Module) taps them from `register_hooks` (with
+//! [`ModuleScope::tap`](crate::ModuleScope::tap) options, or plain names), so they run in module
+//! order — installation order, a module after the modules it depends on, as Octo registers
+//! modules in import order — then in the order the module registered them (Octo's "array
+//! order"):
 //!
 //! | Octo `registerHooks()` returns | hookline | the hook receives | the hook may |
 //! |---|---|---|---|
