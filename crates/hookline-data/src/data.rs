@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use hookline::transaction::Transactions;
 use tokio::sync::{Mutex, MutexGuard};
@@ -79,7 +79,38 @@ impl fmt::Debug for Data {
     }
 }
 
+/// A [`Data`] set that does not keep it alive: what a hook tap stored inside the set's own
+/// resources holds to reach the set again (a script's data API), so that the set and its
+/// hooks do not keep each other alive. [`WeakData::upgrade`] is `None` once every [`Data`]
+/// handle is dropped.
+#[derive(Clone, Default)]
+pub struct WeakData {
+    inner: Weak<DataInner>,
+}
+
+impl WeakData {
+    /// The data set, unless every [`Data`] handle to it has been dropped.
+    pub fn upgrade(&self) -> Option<Data> {
+        self.inner.upgrade().map(|inner| Data { inner })
+    }
+}
+
+impl fmt::Debug for WeakData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakData")
+            .field("alive", &(self.inner.strong_count() > 0))
+            .finish()
+    }
+}
+
 impl Data {
+    /// A handle to this set that does not keep it alive ([`WeakData`]).
+    pub fn downgrade(&self) -> WeakData {
+        WeakData {
+            inner: Arc::downgrade(&self.inner),
+        }
+    }
+
     /// Starts a set of resources over `source`.
     pub fn builder(source: DataSource) -> DataBuilder {
         DataBuilder {

@@ -113,11 +113,11 @@ mod write;
 
 pub use access::{Action, Allowed, AllowedActions, Predicate};
 pub use actor::Actor;
-pub use data::{Data, DataBuilder};
+pub use data::{Data, DataBuilder, WeakData};
 pub use error::DataError;
 pub use hooks::{
-    CreateContext, DeleteContext, DropdownHooks, EditContext, ReadHooks, ReadRequest, ReadResponse,
-    ResourceHooks, SaveHooks,
+    CreateContext, DeleteContext, DropdownHooks, EditContext, HookPoint, HookRef, ReadHooks,
+    ReadRequest, ReadResponse, ResourceHooks, SaveHooks, UnknownHookPoint,
 };
 pub use hookline_types::{
     Aggregate, AggregateFn, Condition, ConversionError, Direction, Filter, Operator, Query,

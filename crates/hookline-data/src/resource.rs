@@ -16,7 +16,7 @@ use crate::coerce;
 use crate::data::Data;
 use crate::decode::Field;
 use crate::error::DataError;
-use crate::hooks::{DropdownHooks, ResourceHooks};
+use crate::hooks::{DropdownHooks, HookPoint, HookRef, ResourceHooks};
 use crate::record::Record;
 use crate::schema::{Column, OnDelete, ResourceDef};
 use crate::statement::Selects;
@@ -62,7 +62,7 @@ impl ResourceInner {
             .iter()
             .filter(|c| c.foreign.is_some())
             .map(|c| {
-                let hooks = DropdownHooks::new(&format!("{}.{}.dropdown_list", def.name, c.name));
+                let hooks = DropdownHooks::new(&format!("{}.dropdown_list.{}", def.name, c.name));
                 (c.name.clone(), hooks)
             })
             .collect();
@@ -242,6 +242,68 @@ impl Resource {
     /// The resource's hook points.
     pub fn hooks(&self) -> &ResourceHooks {
         &self.inner.hooks
+    }
+
+    /// The hook a point names: [`DataError::UnknownColumn`] or [`DataError::NotForeignKey`]
+    /// for a dropdown point of a column that has no dropdown.
+    ///
+    /// ```
+    /// use hookline_data::{Column, Data, DataSource, HookPoint, HookRef, ResourceDef};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let data = Data::builder(DataSource::connect("sqlite::memory:").await?)
+    ///     .resource(ResourceDef::new("users").column(Column::integer("id").primary_key()))
+    ///     .resource(
+    ///         ResourceDef::new("flats")
+    ///             .column(Column::integer("id").primary_key())
+    ///             .column(Column::integer("realtor_id").references("users")),
+    ///     )
+    ///     .build()
+    ///     .await?;
+    /// let flats = data.resource("flats")?;
+    /// let point: HookPoint = "dropdown_list.realtor_id.after_datasource_response".parse()?;
+    /// let hook = flats.hook(&point)?;
+    /// assert!(matches!(hook, HookRef::ReadResponse(_)));
+    /// assert_eq!(hook.name(), "flats.dropdown_list.realtor_id.after_datasource_response");
+    /// // Every point of the resource, flows first, then each foreign key's dropdown:
+    /// assert_eq!(flats.hook_points().count(), 12);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn hook(&self, point: &HookPoint) -> Result<HookRef<'_>, DataError> {
+        if let Some(column) = point.dropdown_column() {
+            self.dropdown_hooks(column)?;
+        }
+        let hook = point.hook(&self.inner.hooks, |column| self.inner.dropdowns.get(column));
+        hook.ok_or_else(|| DataError::NotForeignKey {
+            resource: self.name().to_owned(),
+            column: point.dropdown_column().unwrap_or_default().to_owned(),
+        })
+    }
+
+    /// Every hook point of the resource: the flows' ([`HookPoint::FLOWS`]), then both
+    /// dropdown points of each foreign-key column, in column order.
+    pub fn hook_points(&self) -> impl Iterator<Item = HookPoint> + '_ {
+        let dropdowns = self
+            .inner
+            .def
+            .columns
+            .iter()
+            .filter(|c| self.inner.dropdowns.contains_key(&c.name))
+            .flat_map(|c| {
+                [
+                    HookPoint::DropdownBefore(c.name.clone()),
+                    HookPoint::DropdownAfter(c.name.clone()),
+                ]
+            });
+        HookPoint::FLOWS.iter().cloned().chain(dropdowns)
+    }
+
+    /// Every hook of the resource with its point, in [`Resource::hook_points`] order.
+    pub fn each_hook(&self) -> impl Iterator<Item = (HookPoint, HookRef<'_>)> + '_ {
+        self.hook_points().filter_map(|point| {
+            let hook = self.hook(&point).ok()?;
+            Some((point, hook))
+        })
     }
 
     /// The dropdown hooks of a foreign-key column.

@@ -1,18 +1,20 @@
-//! Runs three list scripts (the server load bench's `after_datasource_response` hooks) on a
-//! 20-row response, one call at a time, and prints the time per call. A loop to profile with
+//! Runs three list scripts (the server load bench's `after_datasource_response` hooks), bound
+//! to a resource's hook point as the server binds them, on a 20-row response, one hook call at
+//! a time, and prints the time per call. A loop to profile with
 //! `perf` or `valgrind --tool=callgrind --separate-threads=yes`:
 //!
 //! ```text
-//! cargo run --release -p hookline-script --example list_loop -- 20000
+//! cargo run --release -p hookline-script --features data --example list_loop -- 20000
 //! ```
 
 use std::time::Instant;
 
-use hookline_script::{
-    ContextError, PoolConfig, Records, RecordsBack, Returned, Row, ScriptContext, ScriptPool,
-    ScriptSource,
+use hookline_data::{
+    Actor, Column, Data, DataSource, HookPoint, Query, ReadResponse, Record, ResourceDef,
 };
-use serde_json::{Map, Value, json};
+use hookline_script::resources::ResourceScripts;
+use hookline_script::{PoolConfig, ScriptPool, ScriptSource};
+use serde_json::json;
 
 const SCRIPTS: [(&str, &str); 3] = [
     (
@@ -31,64 +33,12 @@ const SCRIPTS: [(&str, &str); 3] = [
 
 const COUNTRIES: [&str; 3] = ["ua", "pl", "de"];
 
-/// A context that lends its values to the scripts and takes them back as they come, as the
-/// server's resource hooks do: the rows lent as (column, value) pairs
-/// ([`ScriptContext::lend_records`]), the other values moved out, and only `total` read back
-/// ([`ScriptContext::taken_back`]).
-struct Lending {
-    values: Map<String, Value>,
-    rows: Vec<Row>,
-}
-
-impl ScriptContext for Lending {
-    fn to_script(&self) -> Result<Map<String, Value>, ContextError> {
-        Ok(self.values.clone())
-    }
-
-    fn apply_script(&mut self, values: Map<String, Value>) -> Result<(), ContextError> {
-        self.values = values;
-        Ok(())
-    }
-
-    fn lend_script(&mut self) -> Result<Map<String, Value>, ContextError> {
-        Ok(std::mem::take(&mut self.values))
-    }
-
-    fn restore_script(&mut self, values: Returned) -> Result<(), ContextError> {
-        match values {
-            Returned::Changed(values) | Returned::Unchanged(values) => self.values = values,
-        }
-        Ok(())
-    }
-
-    fn taken_back(&self) -> Option<&[&str]> {
-        Some(&["total"])
-    }
-
-    fn lend_records(&mut self) -> Option<(String, Records)> {
-        Some((
-            "response".into(),
-            Records::Many(std::mem::take(&mut self.rows)),
-        ))
-    }
-
-    fn restore_records(&mut self, _key: String, records: RecordsBack) -> Result<(), ContextError> {
-        match records {
-            RecordsBack::Records(Records::Many(rows)) => {
-                self.rows = rows;
-                Ok(())
-            }
-            other => Err(ContextError::invalid(format!("not rows: {other:?}"))),
-        }
-    }
-}
-
-/// A list response as the server lends it: 20 rows of 7 columns (in the table's order), the
-/// caller twice, the query.
-fn context() -> Lending {
-    let rows: Vec<Row> = (0..20)
-        .map(|i| {
-            vec![
+/// A list response as the list flow hands it to its `after_datasource_response` hook: 20
+/// rows of 7 columns (in the table's order), the caller, the query.
+fn context() -> ReadResponse {
+    let response = (0..20)
+        .map(|i: i32| {
+            Record::from(vec![
                 ("id".to_string(), json!(i + 1)),
                 ("title".to_string(), json!(format!("Flat {i}"))),
                 ("price".to_string(), json!(800.0 + 100.0 * f64::from(i))),
@@ -99,20 +49,18 @@ fn context() -> Lending {
                 ("country".to_string(), json!(COUNTRIES[i as usize % 3])),
                 ("listed".to_string(), json!(i % 5 != 4)),
                 ("owner_id".to_string(), json!(1)),
-            ]
+            ])
         })
         .collect();
-    let user = json!({ "id": 1, "email": "admin@example.com", "role": "superadmin", "roles": ["superadmin"] });
-    let values = json!({
-        "total": 24,
-        "query": { "filters": [], "sort": [{ "field": "id", "direction": "asc" }], "limit": 20, "offset": 0 },
-        "adminUser": { "pk": 1, "dbUser": user.clone() },
-        "user": user,
-    });
-    let Value::Object(values) = values else {
-        unreachable!("a JSON object literal");
-    };
-    Lending { values, rows }
+    ReadResponse {
+        actor: Actor::new(1)
+            .with_role("superadmin")
+            .with_attribute("email", "admin@example.com"),
+        resource: "items".into(),
+        query: Query::new().sort_asc("id").limit(20),
+        response,
+        total: Some(24),
+    }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -126,14 +74,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for (name, code) in SCRIPTS {
             scripts.push(pool.load(ScriptSource::function(name, code)).await?);
         }
-        let tap = pool.tap(scripts);
+        let data = Data::builder(DataSource::connect("sqlite::memory:").await?)
+            .resource(ResourceDef::new("items").column(Column::integer("id").primary_key()))
+            .build()
+            .await?;
+        ResourceScripts::new(&pool, &data).bind(
+            "items",
+            &HookPoint::ListAfter,
+            "scripts",
+            scripts,
+        )?;
+        let hook = data.resource("items")?.hooks().list.after_datasource_response.clone();
         let mut ctx = context();
         // The first call compiles nothing (load did) but warms the worker's caches.
-        tap.run(&mut ctx).await?;
+        hook.call(&mut ctx).await?;
         let start = Instant::now();
         for _ in 0..calls {
             let mut ctx = context();
-            tap.run(&mut ctx).await?;
+            hook.call(&mut ctx).await?;
             std::hint::black_box(&ctx);
         }
         let elapsed = start.elapsed();

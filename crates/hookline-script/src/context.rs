@@ -1,6 +1,7 @@
 //! What scripts see of a hook's context: the [`ScriptContext`] trait (a context that converts to
 //! a JSON object and takes changes back) and [`JsonContext`], a ready-made context of named JSON
-//! values for integrations that have no Rust types of their own.
+//! values for integrations that have no Rust types of their own. How a call lends a context to
+//! the scripts and takes it back is `lend.rs`'s business.
 //!
 //! The implementations for pipeline contexts ([`Before`](hookline::Before),
 //! [`After`](hookline::After)) live in [`crate::pipeline`].
@@ -12,18 +13,13 @@ use serde_json::{Map, Value};
 use crate::error::ContextError;
 use crate::schema::{Schema, keep_number_kinds};
 
-/// A hook context that scripts can read and change.
+/// A hook context that scripts can read and change: it converts to a JSON object, and takes
+/// the object back after the scripts ran.
 ///
-/// A call converts the context **once** with [`lend_script`](ScriptContext::lend_script)
-/// ([`to_script`](ScriptContext::to_script) unless the context moves its values out), runs
+/// A call converts the context **once** with [`to_script`](ScriptContext::to_script), runs
 /// every script of the tap on that one object, and hands the object back once with
-/// [`restore_script`](ScriptContext::restore_script) (which applies it with
-/// [`apply_script`](ScriptContext::apply_script) unless overridden). The worker patches the
-/// values it was given with what the scripts changed, so values the scripts left alone come
-/// back as they went. Two optional parts make that cheaper for data hooks: records lent as
-/// rows ([`lend_records`](ScriptContext::lend_records), before the values, and
-/// [`restore_records`](ScriptContext::restore_records), before them), and reading back only
-/// the values the context takes ([`taken_back`](ScriptContext::taken_back)).
+/// [`apply_script`](ScriptContext::apply_script) when the call continued or short-circuited
+/// (not when it was rejected or failed: then the context is left as it was).
 ///
 /// The object's keys are what scripts see:
 /// - a function-style script gets the object as its argument: `({ record, user }) => …`;
@@ -31,7 +27,32 @@ use crate::schema::{Schema, keep_number_kinds};
 ///   `user`, `data`, `error`, `statusCode` (`@STATUS`), `share` and `api`.
 ///
 /// JavaScript has a single number type: bring numbers back to their column types in
-/// `apply_script` with a [`Schema`] or [`keep_number_kinds`].
+/// `apply_script` with a [`Schema`] or [`keep_number_kinds`]. The hooks of `hookline-data`
+/// resources have their own, cheaper path (feature `data`, `crate::resources`): their
+/// records go to the scripts as rows and come back patched, without a JSON object per row.
+///
+/// ```
+/// use hookline_script::{ContextError, ScriptContext};
+/// use serde_json::{Map, Value, json};
+///
+/// /// An order whose `note` scripts may change.
+/// struct Order { id: u64, note: String }
+///
+/// impl ScriptContext for Order {
+///     fn to_script(&self) -> Result<Map<String, Value>, ContextError> {
+///         let values = json!({ "id": self.id, "note": self.note });
+///         Ok(values.as_object().cloned().unwrap_or_default())
+///     }
+///
+///     fn apply_script(&mut self, mut values: Map<String, Value>) -> Result<(), ContextError> {
+///         match values.remove("note") {
+///             Some(Value::String(note)) => self.note = note,
+///             _ => return Err(ContextError::invalid("`note` must stay a string")),
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
 pub trait ScriptContext: Send {
     /// The values scripts see, by name.
     fn to_script(&self) -> Result<Map<String, Value>, ContextError>;
@@ -41,109 +62,6 @@ pub trait ScriptContext: Send {
     /// the kind of the number at the same place in the values handed out, if there was one
     /// ([`keep_number_kinds`]): a float stays a float.
     fn apply_script(&mut self, values: Map<String, Value>) -> Result<(), ContextError>;
-
-    /// The values scripts see, for a call that hands them back with
-    /// [`restore_script`](ScriptContext::restore_script): a context may *move* its values out
-    /// here instead of copying them. The default copies ([`to_script`](ScriptContext::to_script)).
-    ///
-    /// The call hands the values back whatever the scripts did. They are **lost** only if the
-    /// call never finishes: its future is dropped while a worker holds them (a timeout around
-    /// it, a dropped request), the pool is closed, or the worker stops. A context that moves
-    /// values out must then not be used as if it were whole. Inside a hook call that is
-    /// guaranteed: a tap's timeout fails the call, and a dropped call drops its context.
-    fn lend_script(&mut self) -> Result<Map<String, Value>, ContextError> {
-        self.to_script()
-    }
-
-    /// Takes back the values of [`lend_script`](ScriptContext::lend_script). The default applies
-    /// [`Returned::Changed`] with [`apply_script`](ScriptContext::apply_script) and drops
-    /// [`Returned::Unchanged`] (a copy).
-    fn restore_script(&mut self, values: Returned) -> Result<(), ContextError> {
-        match values {
-            Returned::Changed(values) => self.apply_script(values),
-            Returned::Unchanged(_) => Ok(()),
-        }
-    }
-
-    /// The keys of the values whose changes this context takes back, if not all: only these
-    /// are read back from JavaScript after the scripts ran, and the others go back to
-    /// [`restore_script`](ScriptContext::restore_script) as they were lent, whatever the
-    /// scripts did to them. Reading back a value costs about as much as building it, so a
-    /// context that shows scripts more than they may change says so here. The default, `None`,
-    /// reads all of them.
-    fn taken_back(&self) -> Option<&[&str]> {
-        None
-    }
-
-    /// Records to lend the scripts as the value of one more key, beside the values of
-    /// [`lend_script`](ScriptContext::lend_script) (asked for after them): rows as
-    /// (column, value) pairs, which the worker builds into JavaScript and patches with the
-    /// scripts' changes directly, without a JSON object per row. A record keeps its columns'
-    /// order, and a column the scripts add comes last. A value of the same key among the
-    /// values is replaced. The default lends none.
-    fn lend_records(&mut self) -> Option<(String, Records)> {
-        None
-    }
-
-    /// Takes back the records of [`lend_records`](ScriptContext::lend_records), before the
-    /// values go back with [`restore_script`](ScriptContext::restore_script). They come back
-    /// patched when the call continued or returned, as lent when it was rejected or failed,
-    /// and as [`RecordsBack::Replaced`] when the scripts left something else there. The
-    /// default refuses them: a context that lends records takes them back.
-    fn restore_records(&mut self, key: String, records: RecordsBack) -> Result<(), ContextError> {
-        drop(records);
-        Err(ContextError::invalid(format!(
-            "the context lent no records under `{key}`"
-        )))
-    }
-}
-
-/// A record lent to scripts: its (column, value) pairs, in order, each column once.
-pub type Row = Vec<(String, Value)>;
-
-/// Records lent to scripts with [`ScriptContext::lend_records`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum Records {
-    /// One record, which scripts see as an object.
-    One(Row),
-    /// Rows, which scripts see as an array of objects.
-    Many(Vec<Row>),
-}
-
-/// Records handed back to [`ScriptContext::restore_records`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum RecordsBack {
-    /// The records, with the scripts' changes (if the call kept them): changed columns in
-    /// place, removed ones gone, added ones last; rows the scripts removed are gone and rows
-    /// they added come last, with their columns in name order. Numbers keep the kind of the
-    /// number that was in their place ([`keep_number_kinds`]).
-    Records(Records),
-    /// The scripts left something other than the lent shape under the key (an array where
-    /// one record was, something other than an object where a record was): the JSON of what
-    /// they left, `None` if they removed the key or left a value JSON has no form for. Where
-    /// it still has a record's shape, numbers keep the kind of the lent record's column.
-    Replaced(Option<Value>),
-}
-
-/// What one call lends the scripts: the context's values, and its records under their key.
-#[derive(Debug)]
-pub(crate) struct Lent {
-    pub(crate) values: Map<String, Value>,
-    pub(crate) records: Option<(String, RecordsBack)>,
-    /// [`ScriptContext::taken_back`].
-    pub(crate) taken_back: Option<Vec<String>>,
-}
-
-/// Lent values handed back to [`ScriptContext::restore_script`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum Returned {
-    /// The call continued or short-circuited: the values as the scripts left them, to take
-    /// back as [`ScriptContext::apply_script`] does. Values the scripts did not change are
-    /// the ones lent, not copies.
-    Changed(Map<String, Value>),
-    /// The call was rejected or failed: the values as they were lent. The scripts' changes are
-    /// dropped.
-    Unchanged(Map<String, Value>),
 }
 
 /// A context of named JSON values, with optional schemas for the records among them.

@@ -19,7 +19,7 @@ use rquickjs::atom::PredefinedAtom;
 use rquickjs::{Array, Ctx, Object, Type, Value, qjs};
 use serde_json::{Map, Number};
 
-use crate::context::{Records, RecordsBack, Row};
+use crate::lend::{Records, RecordsBack, Row};
 use crate::raw::{self, Atoms, Built, KeyAtoms, MAX_DEPTH, Member};
 use crate::schema::keep_number_kinds;
 

@@ -244,7 +244,7 @@ impl ScriptError {
 #[non_exhaustive]
 pub enum ContextError {
     /// A value does not fit the declared type of its column.
-    #[error("`{path}` is {} column, but the value is {found}", .expected.article())]
+    #[error("`{path}` is {} column, but the value is {found}", crate::schema::article(*.expected))]
     ColumnType {
         /// Where the value is, e.g. `record.price` or `response[2].price`.
         path: String,

@@ -170,22 +170,27 @@ mod body;
 mod context;
 mod convert;
 mod error;
+mod lend;
 mod pipeline;
 mod pool;
 // The one module with `unsafe` code (the workspace denies it): direct QuickJS calls for
 // converting hook contexts, each with its ownership rule written down.
 mod raw;
+#[cfg(feature = "data")]
+pub mod resources;
 mod schema;
 mod source;
 mod tables;
 mod tap;
 mod worker;
 
-pub use context::{JsonContext, Records, RecordsBack, Returned, Row, ScriptContext};
+pub use context::{JsonContext, ScriptContext};
 pub use error::{ContextError, Limit, Location, ScriptError};
 pub use pipeline::ScriptShare;
 pub use pool::{PoolConfig, ScriptPool};
 pub use schema::{ColumnType, Schema, keep_number_kinds};
 pub use source::{Role, Script, ScriptSource, Style};
-pub use tables::{FindQuery, MemoryTables, Record, SortKey, TableApi, TableError};
+pub use tables::{FindQuery, MemoryTables, TableApi, TableError};
+/// The shared vocabulary: records, column types, queries and filters (`hookline-types`).
+pub use hookline_types::{self as types, Record};
 pub use tap::{ScriptOutcome, ScriptTap};

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::context::Lent;
+use crate::lend::Lent;
 use crate::error::ScriptError;
 use crate::source::{Script, ScriptSource};
 use crate::tap::ScriptTap;

@@ -24,7 +24,7 @@ use foldhash::fast::RandomState;
 
 use rquickjs::{Context, Ctx, Error, Exception, Object, Runtime, Value, qjs};
 
-use crate::context::{Records, Row};
+use crate::lend::{Records, Row};
 
 /// Nesting deeper than this is refused on the way in (as `JSON.parse` of the context would
 /// reach a recursion limit), and goes through `JSON.stringify` on the way back.

@@ -1,4 +1,5 @@
-//! Column types, and bringing values back from JavaScript with their types intact.
+//! Bringing values back from JavaScript with their column types intact. [`ColumnType`] is the
+//! shared vocabulary's (`hookline-types`); timestamps and UUIDs come back as strings.
 //!
 //! JavaScript has one number type, so QuickJS writes `3.0` as `3` and Rust would read an
 //! integer. [`Schema::coerce`] puts each declared column back to its type (`3` in a float column
@@ -7,50 +8,23 @@
 //! a value that was a float stays a float.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde_json::{Map, Number, Value};
 
+pub use hookline_types::ColumnType;
+
 use crate::error::{ContextError, short_json};
 
-/// The type of a record column, as far as scripts can change it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ColumnType {
-    /// A whole number (`i64`). A float with no fractional part is converted; others are errors.
-    Integer,
-    /// A floating-point number (`f64`). Integers are converted.
-    Float,
-    /// `true` or `false`.
-    Boolean,
-    /// A string.
-    Text,
-    /// Any JSON value; not checked.
-    Json,
-}
-
-impl ColumnType {
-    /// The type with its article, for messages ("an integer").
-    pub(crate) fn article(self) -> &'static str {
-        match self {
-            ColumnType::Integer => "an integer",
-            ColumnType::Float => "a float",
-            ColumnType::Boolean => "a boolean",
-            ColumnType::Text => "a text",
-            ColumnType::Json => "a JSON",
-        }
-    }
-}
-
-impl fmt::Display for ColumnType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ColumnType::Integer => "integer",
-            ColumnType::Float => "float",
-            ColumnType::Boolean => "boolean",
-            ColumnType::Text => "text",
-            ColumnType::Json => "json",
-        })
+/// The type with its article, for messages ("an integer").
+pub(crate) fn article(ty: ColumnType) -> &'static str {
+    match ty {
+        ColumnType::Integer => "an integer",
+        ColumnType::Float => "a float",
+        ColumnType::Boolean => "a boolean",
+        ColumnType::Text => "a text",
+        ColumnType::Timestamp => "a timestamp",
+        ColumnType::Json => "a JSON",
+        ColumnType::Uuid => "a UUID",
     }
 }
 
@@ -199,7 +173,8 @@ fn coerce_column(ty: ColumnType, value: &mut Value) -> Result<(), String> {
                 None => Err(n.to_string()),
             }
         }
-        (ColumnType::Boolean, Value::Bool(_)) | (ColumnType::Text, Value::String(_)) => Ok(()),
+        (ColumnType::Boolean, Value::Bool(_))
+        | (ColumnType::Text | ColumnType::Timestamp | ColumnType::Uuid, Value::String(_)) => Ok(()),
         (_, other) => Err(short_json(other)),
     }
 }

@@ -8,18 +8,15 @@
 //! worker thread back to the async task that runs the hook, which awaits the [`TableApi`]; the
 //! script waits for the answer within its time limit.
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::future::ready;
 use std::sync::Mutex;
 
 use hookline::{BoxError, BoxFuture};
+use hookline_types::{Filter, Query, Record, Sort};
 use serde_json::{Map, Value, json};
 
 use crate::error::short_json;
-
-/// A JSON record.
-pub type Record = Map<String, Value>;
 
 /// A failed data-API call. Scripts see it as a rejected promise whose message is this error's.
 #[derive(Debug, thiserror::Error)]
@@ -44,30 +41,37 @@ pub enum TableError {
     Backend(BoxError),
 }
 
-/// One sort key of a [`FindQuery`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SortKey {
-    /// The field.
-    pub field: String,
-    /// `true` for descending (written `-field` by scripts).
-    pub descending: bool,
-}
-
-/// What `#table.find({ … })` asks for.
+/// What `#table.find({ … })` asks for: a [`Query`] of the shared vocabulary (the same type a
+/// data layer's list flow and its `before_datasource_request` hooks take), a page, and the
+/// fields to keep.
 ///
-/// `filter` is Enfyra's predicate object, passed as `where` or `filter`: `{ field: value }` for
+/// Scripts write Enfyra's predicate object as `where` or `filter`: `{ field: value }` for
 /// equality, `{ field: { _eq | _neq | _gt | _gte | _lt | _lte | _in | _nin | _is_null |
-/// _contains | _starts_with | _ends_with: … } }`, and `_and` / `_or` (arrays) and `_not`
-/// (object) to combine. A SQL backend translates it; [`MemoryTables`] evaluates it.
+/// _contains | _starts_with | _ends_with: … } }`, and `_and` / `_or` (arrays) to combine; it
+/// is read into [`Filter`]s that must all match. `_not` has no counterpart among filters and is
+/// refused with a hint (`_neq`, `_nin`, `_is_null: false`).
+///
+/// ```
+/// use hookline_script::FindQuery;
+/// use hookline_types::{Filter, Sort};
+/// use serde_json::json;
+///
+/// let find = FindQuery::from_args(&json!({
+///     "where": { "price": { "_gte": 100 }, "city": "Kyiv" },
+///     "sort": "-price", "limit": 10, "page": 2, "fields": "id,title"
+/// }))?;
+/// assert_eq!(find.query.filters, [Filter::eq("city", "Kyiv"), Filter::gte("price", 100)]);
+/// assert_eq!(find.query.sort, [Sort::desc("price")]);
+/// assert_eq!((find.query.limit, find.page), (Some(10), Some(2)));
+/// # Ok::<(), hookline_script::TableError>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct FindQuery {
-    /// The predicate (empty: every record).
-    pub filter: Map<String, Value>,
-    /// Sort keys, first is most significant (`sort: "-price,id"` or `["-price", "id"]`).
-    pub sort: Vec<SortKey>,
-    /// At most this many records.
-    pub limit: Option<u64>,
+    /// Filters, sort keys (`sort: "-price,id"` or `["-price", "id"]`) and `limit`. The offset
+    /// is left to the table: it depends on the page and, without a `limit`, on the table's
+    /// default page size.
+    pub query: Query,
     /// The page (from 1) of `limit` records.
     pub page: Option<u64>,
     /// Only these fields (`fields: "id,name"` or `["id", "name"]`); all when `None`.
@@ -91,7 +95,7 @@ impl FindQuery {
         for (key, value) in args {
             match key.as_str() {
                 "where" | "filter" => match value {
-                    Value::Object(filter) => query.filter = filter.clone(),
+                    Value::Object(filter) => query.query.filters = predicate(filter)?,
                     Value::Null => {}
                     other => {
                         return Err(TableError::Invalid(format!(
@@ -101,22 +105,16 @@ impl FindQuery {
                     }
                 },
                 "sort" => {
-                    query.sort = list(key, value)?
+                    query.query.sort = list(key, value)?
                         .into_iter()
                         .map(|s| match s.strip_prefix('-') {
-                            Some(field) => SortKey {
-                                field: field.to_string(),
-                                descending: true,
-                            },
-                            None => SortKey {
-                                field: s,
-                                descending: false,
-                            },
+                            Some(field) => Sort::desc(field),
+                            None => Sort::asc(s),
                         })
                         .collect();
                 }
                 "fields" => query.fields = Some(list(key, value)?),
-                "limit" => query.limit = count(key, value)?,
+                "limit" => query.query.limit = count(key, value)?,
                 "page" => query.page = count(key, value)?,
                 other => {
                     return Err(TableError::Invalid(format!(
@@ -164,7 +162,95 @@ fn count(key: &str, value: &Value) -> Result<Option<u64>, TableError> {
     }
 }
 
-/// The data API handed to scripts: one method per repository call, over JSON records.
+/// Translates an Enfyra predicate object into filters that must all match.
+fn predicate(filter: &Map<String, Value>) -> Result<Vec<Filter>, TableError> {
+    let mut filters = Vec::new();
+    for (key, value) in filter {
+        match key.as_str() {
+            "_and" | "_or" => {
+                let Value::Array(items) = value else {
+                    return Err(TableError::Invalid(format!(
+                        "find: `{key}` must be an array of predicate objects"
+                    )));
+                };
+                let members = items
+                    .iter()
+                    .map(|item| match item {
+                        Value::Object(object) => predicate(object).map(Filter::and),
+                        _ => Err(TableError::Invalid(format!(
+                            "find: the members of `{key}` must be predicate objects"
+                        ))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                filters.push(if key == "_and" {
+                    Filter::and(members)
+                } else {
+                    Filter::or(members)
+                });
+            }
+            "_not" => {
+                return Err(TableError::Invalid(
+                    "find: `_not` is not supported on SQL tables; negate the conditions instead (`_neq`, `_nin`, `_is_null: false`)".into(),
+                ));
+            }
+            field => match value {
+                Value::Object(ops) => {
+                    for (op, operand) in ops {
+                        filters.push(condition(field, op, operand)?);
+                    }
+                }
+                Value::Null => filters.push(Filter::is_null(field)),
+                other => filters.push(Filter::eq(field, other.clone())),
+            },
+        }
+    }
+    Ok(filters)
+}
+
+fn condition(field: &str, op: &str, operand: &Value) -> Result<Filter, TableError> {
+    let text = || {
+        operand
+            .as_str()
+            .ok_or_else(|| TableError::Invalid(format!("find: `{field}.{op}` needs a string")))
+    };
+    let list = || match operand {
+        Value::Array(items) => Ok(items.clone()),
+        _ => Err(TableError::Invalid(format!(
+            "find: `{field}.{op}` needs an array"
+        ))),
+    };
+    Ok(match op {
+        "_eq" if operand.is_null() => Filter::is_null(field),
+        "_eq" => Filter::eq(field, operand.clone()),
+        "_neq" if operand.is_null() => Filter::is_not_null(field),
+        "_neq" => Filter::ne(field, operand.clone()),
+        "_gt" => Filter::gt(field, operand.clone()),
+        "_gte" => Filter::gte(field, operand.clone()),
+        "_lt" => Filter::lt(field, operand.clone()),
+        "_lte" => Filter::lte(field, operand.clone()),
+        "_in" => Filter::is_in(field, list()?),
+        "_nin" => Filter::not_in(field, list()?),
+        "_is_null" => match operand.as_bool() {
+            Some(true) => Filter::is_null(field),
+            Some(false) => Filter::is_not_null(field),
+            None => {
+                return Err(TableError::Invalid(format!(
+                    "find: `{field}._is_null` needs true or false"
+                )));
+            }
+        },
+        "_contains" => Filter::contains(field, text()?),
+        "_starts_with" => Filter::starts_with(field, text()?),
+        "_ends_with" => Filter::ends_with(field, text()?),
+        other => {
+            return Err(TableError::Invalid(format!(
+                "find: unknown operator `{other}` on `{field}`; supported: _eq, _neq, _gt, _gte, _lt, _lte, _in, _nin, _is_null, _contains, _starts_with, _ends_with"
+            )));
+        }
+    })
+}
+
+/// The data API handed to scripts: one method per repository call, over records.
 ///
 /// The SQL-backed implementation belongs to the data layer; [`MemoryTables`] is an in-memory
 /// one. Methods return boxed futures so the trait can be used as `Arc<dyn TableApi>`; they run
@@ -225,7 +311,7 @@ impl TableRequest {
         let table = table.to_string();
         let field = |name: &str| args.get(name).filter(|v| !v.is_null()).cloned();
         let data = || match field("data") {
-            Some(Value::Object(data)) => Ok(data),
+            Some(Value::Object(data)) => Ok(Record::from(data)),
             _ => Err(TableError::Invalid(format!(
                 "{method} expects {{ data: {{ … }} }}{}, got {}",
                 if method == "update" { " and an id" } else { "" },
@@ -281,15 +367,15 @@ impl TableRequest {
 ///
 /// Tables must be declared ([`MemoryTables::with_table`]); a call to any other table fails, as
 /// it would against a database. `create` assigns integer ids (`id`) unless the data has one;
-/// `find` evaluates the whole [`FindQuery`] language.
+/// `find` evaluates filters and sort keys as the SQL backends do ([`Filter::matches`],
+/// [`Sort::compare`]).
 ///
 /// ```
-/// use hookline_script::{FindQuery, MemoryTables, TableApi, TableError};
-/// use serde_json::json;
+/// use hookline_script::{FindQuery, MemoryTables, Record, TableApi, TableError};
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let tables = MemoryTables::new().with_table("audit_logs");
-/// let data = json!({ "action": "login" }).as_object().unwrap().clone();
+/// let data = Record::from_iter([("action", "login")]);
 /// let row = tables.create("audit_logs", data).await?;
 /// assert_eq!(row["id"], 1);
 /// assert_eq!(tables.rows("audit_logs").unwrap().len(), 1);
@@ -359,25 +445,27 @@ impl MemoryTables {
         f(t)
     }
 
-    fn find_now(&self, table: &str, query: FindQuery) -> Result<Vec<Record>, TableError> {
+    fn find_now(&self, table: &str, find: FindQuery) -> Result<Vec<Record>, TableError> {
+        let FindQuery {
+            query,
+            page,
+            fields,
+        } = find;
         self.with(table, |t| {
-            let mut rows = Vec::new();
-            for row in &t.rows {
-                if matches(row, &query.filter)? {
-                    rows.push(row.clone());
-                }
-            }
+            let mut rows: Vec<&Record> = t
+                .rows
+                .iter()
+                .filter(|row| query.filters.iter().all(|f| f.matches(row)))
+                .collect();
             rows.sort_by(|a, b| {
-                for key in &query.sort {
-                    let ord = order(a.get(&key.field), b.get(&key.field));
-                    let ord = if key.descending { ord.reverse() } else { ord };
-                    if ord != Ordering::Equal {
-                        return ord;
-                    }
-                }
-                Ordering::Equal
+                query
+                    .sort
+                    .iter()
+                    .map(|key| key.compare(a, b))
+                    .find(|order| order.is_ne())
+                    .unwrap_or(std::cmp::Ordering::Equal)
             });
-            let skip = match (query.page, query.limit) {
+            let skip = match (page, query.limit) {
                 (Some(page), Some(limit)) => page.saturating_sub(1).saturating_mul(limit),
                 _ => 0,
             };
@@ -389,15 +477,16 @@ impl MemoryTables {
                         .limit
                         .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)),
                 );
-            Ok(match &query.fields {
+            Ok(match &fields {
                 Some(fields) => rows
                     .map(|row| {
-                        row.into_iter()
+                        row.iter()
                             .filter(|(k, _)| fields.iter().any(|f| f == k))
+                            .map(|(k, v)| (k.to_owned(), v.clone()))
                             .collect()
                     })
                     .collect(),
-                None => rows.collect(),
+                None => rows.cloned().collect(),
             })
         })
     }
@@ -419,7 +508,7 @@ impl MemoryTables {
                     }
                 }
                 None => {
-                    data.insert("id".into(), Value::from(t.next_id));
+                    data.set("id", t.next_id);
                     t.next_id += 1;
                 }
             }
@@ -443,7 +532,9 @@ impl MemoryTables {
                     table: table.to_string(),
                     id: id.clone(),
                 })?;
-            row.extend(data);
+            for (column, value) in data {
+                row.set(column, value);
+            }
             Ok(row.clone())
         })
     }
@@ -498,134 +589,12 @@ impl TableApi for MemoryTables {
     }
 }
 
-/// Equality that treats `1` and `1.0` as the same number.
+/// Equality of ids that treats `1` and `1.0` as the same number.
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         _ => a == b,
     }
-}
-
-/// Total order for sorting: missing and `null` first, then booleans, numbers, strings, others.
-fn order(a: Option<&Value>, b: Option<&Value>) -> Ordering {
-    fn rank(v: Option<&Value>) -> u8 {
-        match v {
-            None | Some(Value::Null) => 0,
-            Some(Value::Bool(_)) => 1,
-            Some(Value::Number(_)) => 2,
-            Some(Value::String(_)) => 3,
-            Some(_) => 4,
-        }
-    }
-    match (a, b) {
-        (Some(x), Some(y)) => compare(x, y).unwrap_or_else(|| rank(a).cmp(&rank(b))),
-        _ => rank(a).cmp(&rank(b)),
-    }
-}
-
-/// The order of two values of the same kind (numbers, strings or booleans).
-fn compare(a: &Value, b: &Value) -> Option<Ordering> {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
-        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
-        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
-        _ => None,
-    }
-}
-
-/// Whether `row` satisfies `filter`.
-fn matches(row: &Record, filter: &Map<String, Value>) -> Result<bool, TableError> {
-    for (key, condition) in filter {
-        let ok = match key.as_str() {
-            "_and" => all_of(row, condition, key)?.into_iter().all(|b| b),
-            "_or" => all_of(row, condition, key)?.into_iter().any(|b| b),
-            "_not" => match condition {
-                Value::Object(inner) => !matches(row, inner)?,
-                other => {
-                    return Err(TableError::Invalid(format!(
-                        "filter: `_not` takes an object, got {}",
-                        short_json(other)
-                    )));
-                }
-            },
-            field => field_matches(row.get(field), field, condition)?,
-        };
-        if !ok {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-fn all_of(row: &Record, condition: &Value, key: &str) -> Result<Vec<bool>, TableError> {
-    let Value::Array(items) = condition else {
-        return Err(TableError::Invalid(format!(
-            "filter: `{key}` takes an array of filters, got {}",
-            short_json(condition)
-        )));
-    };
-    items
-        .iter()
-        .map(|item| match item {
-            Value::Object(inner) => matches(row, inner),
-            other => Err(TableError::Invalid(format!(
-                "filter: `{key}` items must be objects, got {}",
-                short_json(other)
-            ))),
-        })
-        .collect()
-}
-
-const OPERATORS: &str =
-    "_eq, _neq, _gt, _gte, _lt, _lte, _in, _nin, _is_null, _contains, _starts_with, _ends_with";
-
-fn field_matches(
-    value: Option<&Value>,
-    field: &str,
-    condition: &Value,
-) -> Result<bool, TableError> {
-    let operators = match condition {
-        Value::Object(ops) if ops.keys().all(|k| k.starts_with('_')) && !ops.is_empty() => ops,
-        other => return Ok(value.is_some_and(|v| same(v, other))),
-    };
-    let null = Value::Null;
-    let v = value.unwrap_or(&null);
-    for (op, arg) in operators {
-        let text = |f: fn(&str, &str) -> bool| match (v, arg) {
-            (Value::String(s), Value::String(a)) => f(s, a),
-            _ => false,
-        };
-        let ok = match op.as_str() {
-            "_eq" => same(v, arg),
-            "_neq" => !same(v, arg),
-            "_gt" => compare(v, arg) == Some(Ordering::Greater),
-            "_gte" => matches!(compare(v, arg), Some(Ordering::Greater | Ordering::Equal)),
-            "_lt" => compare(v, arg) == Some(Ordering::Less),
-            "_lte" => matches!(compare(v, arg), Some(Ordering::Less | Ordering::Equal)),
-            "_in" | "_nin" => {
-                let Value::Array(options) = arg else {
-                    return Err(TableError::Invalid(format!(
-                        "filter: `{field}.{op}` takes an array, got {}",
-                        short_json(arg)
-                    )));
-                };
-                options.iter().any(|o| same(v, o)) == (op == "_in")
-            }
-            "_is_null" => v.is_null() == arg.as_bool().unwrap_or(true),
-            "_contains" => text(|s, a| s.contains(a)),
-            "_starts_with" => text(|s, a| s.starts_with(a)),
-            "_ends_with" => text(|s, a| s.ends_with(a)),
-            other => {
-                return Err(TableError::Invalid(format!(
-                    "filter: unknown operator `{other}` on `{field}`; supported: {OPERATORS}"
-                )));
-            }
-        };
-        if !ok {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }
 
 #[cfg(test)]
@@ -636,16 +605,16 @@ mod tests {
         let t = MemoryTables::new().with_table("items");
         for (name, price, tag) in [("a", 5, Some("x")), ("b", 15, None), ("c", 10, Some("y"))] {
             let mut data = Record::new();
-            data.insert("name".into(), json!(name));
-            data.insert("price".into(), json!(price));
-            data.insert("tag".into(), json!(tag));
+            data.set("name", name);
+            data.set("price", price);
+            data.set("tag", json!(tag));
             t.create_now("items", data).unwrap();
         }
         t
     }
 
     fn names(rows: &[Record]) -> Vec<&str> {
-        rows.iter().map(|r| r["name"].as_str().unwrap()).collect()
+        rows.iter().map(|r| r.get_str("name").unwrap()).collect()
     }
 
     fn find(args: Value) -> Result<Vec<Record>, TableError> {
@@ -675,13 +644,11 @@ mod tests {
             ["a", "b"]
         );
         assert_eq!(
-            names(
-                &find(json!({ "where": { "_not": { "name": { "_in": ["a", "b"] } } } })).unwrap()
-            ),
+            names(&find(json!({ "where": { "name": { "_nin": ["a", "b"] } } })).unwrap()),
             ["c"]
         );
         let rows = find(json!({ "fields": "name", "limit": 1 })).unwrap();
-        assert_eq!(rows[0].keys().collect::<Vec<_>>(), ["name"]);
+        assert_eq!(rows[0].columns().collect::<Vec<_>>(), ["name"]);
     }
 
     #[test]
@@ -691,6 +658,9 @@ mod tests {
             err.to_string().contains("unknown operator `_between`"),
             "{err}"
         );
+        // `_not` has no filter to become, in memory as on SQL: refused with what to use.
+        let err = find(json!({ "where": { "_not": { "name": "a" } } })).unwrap_err();
+        assert!(err.to_string().contains("`_nin`"), "{err}");
         let err = find(json!({ "meta": "totalCount" })).unwrap_err();
         assert!(err.to_string().contains("unknown option `meta`"), "{err}");
         let err = find(json!({ "limit": -1 })).unwrap_err();
@@ -703,20 +673,17 @@ mod tests {
         let rows = t.rows("items").unwrap();
         assert_eq!(
             rows.iter()
-                .map(|r| r["id"].as_i64().unwrap())
+                .map(|r| r.get_i64("id").unwrap())
                 .collect::<Vec<_>>(),
             [1, 2, 3]
         );
-        let mut dup = Record::new();
-        dup.insert("id".into(), json!(2.0));
-        assert!(t.create_now("items", dup).is_err());
-        let mut change = Record::new();
-        change.insert("id".into(), json!(9));
-        assert!(t.update_now("items", json!(1), change).is_err());
-        let mut price = Record::new();
-        price.insert("price".into(), json!(7));
-        assert_eq!(t.update_now("items", json!(1), price).unwrap()["price"], 7);
-        assert_eq!(t.delete_now("items", json!(1)).unwrap()["name"], "a");
+        let one = |column: &str, value: Value| Record::from_iter([(column, value)]);
+        assert!(t.create_now("items", one("id", json!(2.0))).is_err());
+        assert!(t.update_now("items", json!(1), one("id", json!(9))).is_err());
+        let updated = t.update_now("items", json!(1), one("price", json!(7))).unwrap();
+        assert_eq!(updated.get_i64("price"), Some(7));
+        let deleted = t.delete_now("items", json!(1)).unwrap();
+        assert_eq!(deleted.get_str("name"), Some("a"));
         assert!(matches!(
             t.delete_now("items", json!(1)),
             Err(TableError::NotFound { .. })
@@ -735,6 +702,67 @@ mod tests {
         ] {
             let err = TableRequest::parse(method, "t", args).unwrap_err();
             assert!(err.to_string().contains(needle), "{err}");
+        }
+    }
+
+    fn parse(value: Value) -> Result<Vec<Filter>, TableError> {
+        predicate(value.as_object().unwrap())
+    }
+
+    #[test]
+    fn enfyra_predicates_become_filters() {
+        let filters = parse(json!({
+            "city": "Kyiv",
+            "price": { "_gte": 100, "_lt": 500 },
+            "deleted_at": null,
+            "_or": [{ "rooms": { "_in": [1, 2] } }, { "title": { "_contains": "loft" } }]
+        }))
+        .unwrap();
+        assert_eq!(
+            filters,
+            [
+                Filter::or([
+                    Filter::and([Filter::is_in("rooms", [1, 2])]),
+                    Filter::and([Filter::like("title", "%loft%")])
+                ]),
+                Filter::eq("city", "Kyiv"),
+                Filter::is_null("deleted_at"),
+                Filter::gte("price", 100),
+                Filter::lt("price", 500),
+            ]
+        );
+    }
+
+    #[test]
+    fn text_operators_match_their_text_literally() {
+        let filters = parse(json!({
+            "a": { "_contains": "50%" },
+            "b": { "_starts_with": "x_" },
+            "c": { "_ends_with": "\\" }
+        }))
+        .unwrap();
+        assert_eq!(
+            filters,
+            [
+                Filter::like("a", "%50\\%%"),
+                Filter::like("b", "x\\_%"),
+                Filter::like("c", "%\\\\"),
+            ]
+        );
+    }
+
+    #[test]
+    fn unsupported_predicates_are_refused_with_a_reason() {
+        for bad in [
+            json!({ "_not": { "a": 1 } }),
+            json!({ "a": { "_regex": "x" } }),
+            json!({ "a": { "_in": 3 } }),
+            json!({ "a": { "_is_null": "yes" } }),
+            json!({ "_and": { "a": 1 } }),
+            json!({ "a": { "_contains": 3 } }),
+        ] {
+            let err = parse(bad.clone()).unwrap_err();
+            assert!(matches!(err, TableError::Invalid(_)), "{bad}: {err}");
         }
     }
 }

@@ -15,7 +15,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::context::{Lent, RecordsBack, Returned, ScriptContext};
+use crate::context::ScriptContext;
+use crate::lend::{Lend, Lent, RecordsBack, Returned};
 use crate::error::{ContextError, Limit, ScriptError};
 use crate::pool::ScriptPool;
 use crate::source::Script;
@@ -112,6 +113,14 @@ impl ScriptTap {
 
     /// Runs the scripts on `ctx` outside any hook, reporting how they ended.
     pub async fn run<C: ScriptContext + ?Sized>(
+        &self,
+        ctx: &mut C,
+    ) -> Result<ScriptOutcome, ScriptError> {
+        self.run_lent(ctx).await
+    }
+
+    /// Runs the scripts on a context that lends its values ([`Lend`]).
+    pub(crate) async fn run_lent<C: Lend + ?Sized>(
         &self,
         ctx: &mut C,
     ) -> Result<ScriptOutcome, ScriptError> {
@@ -295,7 +304,7 @@ where
 /// Hands lent values and records back to `ctx`: the records first, then the values, as the
 /// scripts left them (`changed`) or as they were lent. Both are handed back even if the first
 /// fails; the first error is returned.
-fn restore<C: ScriptContext + ?Sized>(
+fn restore<C: Lend + ?Sized>(
     ctx: &mut C,
     lent: Lent,
     changed: bool,

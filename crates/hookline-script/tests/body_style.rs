@@ -8,7 +8,7 @@ use std::sync::Arc;
 use hookline::{AfterFailures, AfterRuns, Flow, Hook, Origin, Pipeline, Share, TapError};
 use hookline_script::{
     JsonContext, MemoryTables, PoolConfig, Role, Script, ScriptError, ScriptOutcome, ScriptPool,
-    ScriptShare, ScriptSource, ScriptTap, Style, TableApi,
+    Record, ScriptShare, ScriptSource, ScriptTap, Style, TableApi,
 };
 use serde_json::{Value, json};
 
@@ -387,10 +387,7 @@ async fn table_calls_reach_the_data_api() {
         tables
             .create(
                 "products",
-                json!({ "name": name, "price": price })
-                    .as_object()
-                    .unwrap()
-                    .clone(),
+                Record::try_from(json!({ "name": name, "price": price })).unwrap(),
             )
             .await
             .unwrap();

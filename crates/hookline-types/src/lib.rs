@@ -31,6 +31,7 @@
 
 mod column;
 mod error;
+mod eval;
 pub mod query;
 pub mod record;
 

@@ -332,6 +332,24 @@ pub struct Sort {
     pub direction: Direction,
 }
 
+impl Sort {
+    /// Ascending by `field`.
+    pub fn asc(field: impl Into<String>) -> Self {
+        Sort {
+            field: field.into(),
+            direction: Direction::Asc,
+        }
+    }
+
+    /// Descending by `field`.
+    pub fn desc(field: impl Into<String>) -> Self {
+        Sort {
+            field: field.into(),
+            direction: Direction::Desc,
+        }
+    }
+}
+
 /// Why a read happens, so hooks can tell (AdminForth's `query.source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -424,19 +442,13 @@ impl Query {
 
     /// Adds an ascending sort key.
     pub fn sort_asc(mut self, field: impl Into<String>) -> Self {
-        self.sort.push(Sort {
-            field: field.into(),
-            direction: Direction::Asc,
-        });
+        self.sort.push(Sort::asc(field));
         self
     }
 
     /// Adds a descending sort key.
     pub fn sort_desc(mut self, field: impl Into<String>) -> Self {
-        self.sort.push(Sort {
-            field: field.into(),
-            direction: Direction::Desc,
-        });
+        self.sort.push(Sort::desc(field));
         self
     }
 

@@ -291,6 +291,21 @@ impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Record {
     }
 }
 
+impl std::ops::Index<&str> for Record {
+    type Output = Value;
+
+    /// The column's value.
+    ///
+    /// # Panics
+    ///
+    /// If the record has no such column, as indexing a [`Map`] does; [`Record::get`] does
+    /// not panic.
+    fn index(&self, column: &str) -> &Value {
+        self.get(column)
+            .unwrap_or_else(|| panic!("the record has no column `{column}`"))
+    }
+}
+
 impl IntoIterator for Record {
     type Item = (String, Value);
     type IntoIter = std::vec::IntoIter<(String, Value)>;

@@ -13,7 +13,7 @@ use rquickjs::allocator::RustAllocator;
 use rquickjs::context::EvalOptions;
 use rquickjs::{Context, Ctx, Function, Module, Persistent, Runtime, Value};
 
-use crate::context::Lent;
+use crate::lend::Lent;
 use crate::error::{Limit, ScriptError};
 use crate::pool::PoolConfig;
 use crate::raw::{Parts, Quickjs};

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
-use crate::context::Lent;
+use crate::lend::Lent;
 use crate::error::{Limit, ScriptError};
 use crate::pool::PoolConfig;
 use crate::source::Script;

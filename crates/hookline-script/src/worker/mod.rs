@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::context::Lent;
+use crate::lend::Lent;
 use crate::error::ScriptError;
 use crate::pool::PoolConfig;
 use crate::source::Script;

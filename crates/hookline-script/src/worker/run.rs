@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use rquickjs::promise::PromiseState;
 use rquickjs::{Ctx, Function, Object, Value};
 
-use crate::context::{Lent, RecordsBack};
+use crate::lend::{Lent, RecordsBack};
 use crate::convert::{self, Read, ToJson};
 use crate::error::ScriptError;
 use crate::pool::PoolConfig;

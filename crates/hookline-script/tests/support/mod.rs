@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use hookline::BoxFuture;
 use hookline_script::{FindQuery, MemoryTables, Record, TableApi, TableError};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc};
 
 /// A data API whose `find` waits until the test lets it through, and says when it was entered.
@@ -44,7 +44,7 @@ impl TableApi for Gate {
                 .await
                 .map_err(|e| TableError::Backend(e.into()))?;
             permit.forget();
-            Ok(vec![json!({ "passed": true }).as_object().unwrap().clone()])
+            Ok(vec![Record::from_iter([("passed", true)])])
         })
     }
     fn create<'a>(

@@ -1,14 +1,14 @@
-//! Contexts that lend their values ([`ScriptContext::lend_script`]): the values move to the
+//! Contexts that lend their values ([`Lend::lend_script`](crate::lend::Lend::lend_script)): the values move to the
 //! worker and come back, with the scripts' changes when the call continues and as they were
 //! when it is rejected or fails. A call dropped midway loses them, and a hook call then fails.
 
 use std::time::Duration;
 
-use hookline::{ErrorKind, Hook, Tap};
-use hookline_script::{
-    ContextError, PoolConfig, Returned, Script, ScriptContext, ScriptError, ScriptOutcome,
-    ScriptPool, ScriptSource,
+use crate::lend::{Lend, Returned};
+use crate::{
+    ContextError, PoolConfig, Script, ScriptError, ScriptOutcome, ScriptPool, ScriptSource,
 };
+use hookline::{ErrorKind, Hook, Tap};
 use serde_json::{Map, Value, json};
 
 fn pool() -> ScriptPool {
@@ -52,18 +52,7 @@ impl Rows {
     }
 }
 
-impl ScriptContext for Rows {
-    fn to_script(&self) -> Result<Map<String, Value>, ContextError> {
-        Ok(Map::from_iter([(
-            "rows".into(),
-            Value::from(self.rows.clone()),
-        )]))
-    }
-
-    fn apply_script(&mut self, values: Map<String, Value>) -> Result<(), ContextError> {
-        self.take(values)
-    }
-
+impl Lend for Rows {
     fn lend_script(&mut self) -> Result<Map<String, Value>, ContextError> {
         let rows = std::mem::take(&mut self.rows);
         Ok(Map::from_iter([("rows".into(), Value::from(rows))]))
@@ -83,6 +72,16 @@ impl ScriptContext for Rows {
     }
 }
 
+/// A tap that lends its context, as the data binding's taps do.
+struct LendingTap(crate::ScriptTap);
+
+impl hookline::AsyncTap<Rows> for LendingTap {
+    async fn call(&self, ctx: &mut Rows) -> hookline::TapResult {
+        self.0.run_lent(ctx).await?;
+        Ok(hookline::Flow::Continue)
+    }
+}
+
 #[tokio::test]
 async fn lent_rows_come_back_with_the_changes_and_their_number_kinds() {
     let pool = pool();
@@ -93,7 +92,7 @@ async fn lent_rows_come_back_with_the_changes_and_their_number_kinds() {
     )
     .await;
     let mut ctx = Rows::new();
-    let outcome = pool.tap([script]).run(&mut ctx).await.unwrap();
+    let outcome = pool.tap([script]).run_lent(&mut ctx).await.unwrap();
     assert_eq!(outcome, ScriptOutcome::Continue);
     assert_eq!(ctx.returned, ["changed"]);
     assert_eq!(
@@ -123,7 +122,7 @@ async fn rejected_and_failed_calls_hand_the_rows_back_unchanged() {
     .await;
 
     let mut ctx = Rows::new();
-    let outcome = pool.tap([rejects]).run(&mut ctx).await.unwrap();
+    let outcome = pool.tap([rejects]).run_lent(&mut ctx).await.unwrap();
     assert!(
         matches!(outcome, ScriptOutcome::Rejected { .. }),
         "{outcome:?}"
@@ -132,7 +131,7 @@ async fn rejected_and_failed_calls_hand_the_rows_back_unchanged() {
     assert_eq!(ctx.rows, Rows::new().rows);
 
     let mut ctx = Rows::new();
-    let err = pool.tap([throws]).run(&mut ctx).await.unwrap_err();
+    let err = pool.tap([throws]).run_lent(&mut ctx).await.unwrap_err();
     assert!(matches!(err, ScriptError::Thrown { .. }), "{err}");
     assert_eq!(ctx.returned, ["unchanged"]);
     assert_eq!(ctx.rows, Rows::new().rows);
@@ -146,16 +145,16 @@ async fn a_call_dropped_midway_loses_the_rows_and_its_hook_call_fails() {
     // Dropped by hand: the rows are gone and were never handed back.
     let mut ctx = Rows::new();
     let tap = pool.tap([slow.clone()]);
-    let run = tokio::time::timeout(Duration::from_millis(50), tap.run(&mut ctx)).await;
+    let run = tokio::time::timeout(Duration::from_millis(50), tap.run_lent(&mut ctx)).await;
     assert!(run.is_err(), "the call is still running");
     assert!(ctx.rows.is_empty() && ctx.returned.is_empty());
 
     // Dropped by a tap timeout inside a hook call: the call fails, nothing goes on without
     // the rows.
-    let hook: Hook<Rows, Value> = Hook::new("items.list.after_datasource_response");
+    let hook: Hook<Rows> = Hook::new("items.list.after_datasource_response");
     hook.tap_handler(
         Tap::named("slow").timeout(Duration::from_millis(50)),
-        pool.tap([slow]),
+        LendingTap(pool.tap([slow])),
     )
     .unwrap();
     let mut ctx = Rows::new();

@@ -7,7 +7,8 @@
 //! (`serde`-convertible, for script hooks). A tap continues with `Ok(Flow::Continue)` or stops
 //! the flow with `Err(TapError::reject("message").with_status(403))`.
 //!
-//! Where each hook runs is the business of `flows.rs`; the order is design § 3.
+//! Where each hook runs is the business of the flows (`read.rs`, `write.rs`); [`HookPoint`]
+//! names the points and is the one list of them (`point.rs`).
 
 use hookline::Hook;
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,10 @@ use serde_json::Value;
 use crate::actor::Actor;
 use crate::query::Query;
 use crate::record::Record;
+
+mod point;
+
+pub use point::{HookPoint, HookRef, UnknownHookPoint};
 
 /// What `before_datasource_request` taps receive: they may change the query (add filters to
 /// scope rows, change sort or page).
@@ -139,7 +144,8 @@ impl<C: Send + 'static> SaveHooks<C> {
     }
 }
 
-/// Every hook point of a resource, named `<resource>.<flow>.<hook>` in errors and `explain()`.
+/// Every flow hook of a resource, named `<resource>.<flow>.<hook>` in errors and `explain()`
+/// ([`HookPoint`] names them; [`Resource::hook`](crate::Resource::hook) finds one by point).
 ///
 /// ```
 /// use hookline::Flow;
@@ -185,6 +191,7 @@ impl ResourceHooks {
 }
 
 /// The hooks of a foreign-key column's dropdown list (AdminForth's
-/// `foreignResource.hooks.dropdownList`), named `<resource>.<column>.dropdown_list.<hook>`.
+/// `foreignResource.hooks.dropdownList`), named `<resource>.dropdown_list.<column>.<hook>`
+/// ([`HookPoint::DropdownBefore`], [`HookPoint::DropdownAfter`]).
 /// Their contexts name the foreign resource.
 pub type DropdownHooks = ReadHooks;

@@ -1,13 +1,11 @@
-//! Records lent with `ScriptContext::lend_records`: rows handed to scripts as (column, value)
+//! Records lent with `Lend::lend_records`: rows handed to scripts as (column, value)
 //! pairs and patched with their changes, on the calling thread and on a worker; and values
-//! read back only where `ScriptContext::taken_back` says.
+//! read back only where `Lend::taken_back` says.
 
 use std::time::Duration;
 
-use hookline_script::{
-    ContextError, PoolConfig, Records, RecordsBack, Returned, Row, ScriptContext, ScriptOutcome,
-    ScriptPool, ScriptSource,
-};
+use crate::lend::{Lend, Records, RecordsBack, Returned, Row};
+use crate::{ContextError, PoolConfig, ScriptOutcome, ScriptPool, ScriptSource};
 use serde_json::{Map, Value, json};
 
 /// A context lending `records` under `key` beside `values`, recording what comes back.
@@ -49,17 +47,12 @@ impl Lending {
     }
 }
 
-impl ScriptContext for Lending {
-    fn to_script(&self) -> Result<Map<String, Value>, ContextError> {
+impl Lend for Lending {
+    fn lend_script(&mut self) -> Result<Map<String, Value>, ContextError> {
         if self.refuse_values {
             return Err(ContextError::invalid("no values today"));
         }
         Ok(self.values.clone())
-    }
-
-    fn apply_script(&mut self, values: Map<String, Value>) -> Result<(), ContextError> {
-        self.returned = Some((true, values));
-        Ok(())
     }
 
     fn restore_script(&mut self, values: Returned) -> Result<(), ContextError> {
@@ -139,7 +132,7 @@ async fn run(pool: &ScriptPool, code: &str, ctx: &mut Lending) -> ScriptOutcome 
         .load(ScriptSource::function("rows.js", code))
         .await
         .unwrap();
-    pool.tap([script]).run(ctx).await.unwrap()
+    pool.tap([script]).run_lent(ctx).await.unwrap()
 }
 
 fn columns(row: &Row) -> Vec<&str> {
@@ -437,7 +430,7 @@ async fn rejected_and_failed_calls_hand_the_records_back_as_lent() {
                 .load(ScriptSource::function("rows.js", code))
                 .await
                 .unwrap();
-            let _ = pool.tap([script]).run(&mut ctx).await;
+            let _ = pool.tap([script]).run_lent(&mut ctx).await;
             assert_eq!(ctx.back(), &RecordsBack::Records(rows()), "{name}: {code}");
             let (changed, _) = ctx.returned.as_ref().unwrap();
             assert!(!changed, "{name}: {code}");
@@ -457,7 +450,7 @@ async fn records_lent_before_values_that_fail_come_back_as_lent() {
         ))
         .await
         .unwrap();
-    let error = pool.tap([script]).run(&mut ctx).await.unwrap_err();
+    let error = pool.tap([script]).run_lent(&mut ctx).await.unwrap_err();
     assert!(error.to_string().contains("no values today"), "{error}");
     assert_eq!(ctx.back(), &RecordsBack::Records(rows()));
     assert_eq!(ctx.calls, ["lend_records", "restore_records"]);
