@@ -8,19 +8,20 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookline::{Module, ModuleScope, Modules, RegisterError, Tap};
+use hookline::{Module, ModuleScope, Modules, RegisterError};
 use hookline_data::{Allowed, Data, DataError, DataSource, ResourceDef};
+use hookline_script::resources::{Binding, ResourceScripts};
 use hookline_script::{PoolConfig, Script, ScriptError, ScriptPool, Style};
 
 use crate::auth::{Auth, AuthError};
-use crate::config::{Config, HookPhase, HookPoint, HookScripts, RouteConfig};
+use hookline_data::HookPoint;
+
+use crate::config::{Config, HookPhase, HookScripts, ModuleConfig, RouteConfig};
 use crate::locate::KeyPath;
 use crate::metrics::Metrics;
-use crate::resource_scripts::{Binder, ResourceScripts, binder};
 use crate::routes::{Route, RouteHook, RouteParts, route_style};
 use crate::seed;
 use crate::state::{AppState, StateInner};
-use crate::tables::DataHandle;
 use crate::validate::{Problem, Problems};
 
 /// Why a server could not be built from its config.
@@ -130,11 +131,46 @@ pub(crate) fn script_problem(config: &Config, path: &KeyPath, error: &ScriptErro
     }
 }
 
-/// A config module: its hook scripts, registered with the module's tap options.
+/// The name of the implicit root module that holds `[hooks]`: installed first, depending on
+/// nothing, so its taps run before those of `[[modules]]` (at equal stages).
+pub(crate) const ROOT_MODULE: &str = "hooks";
+
+/// A module of the config — `[hooks]` (the implicit root, [`ROOT_MODULE`]) or one of
+/// `[[modules]]` — with the config key its hooks sit under.
+struct ConfigModule<'a> {
+    /// `hooks`, or `modules[i].hooks`.
+    path: KeyPath,
+    name: &'a str,
+    depends_on: &'a [String],
+    hooks: &'a std::collections::BTreeMap<String, HookScripts>,
+}
+
+/// `[hooks]` as the root module, then `[[modules]]` in config order.
+fn config_modules(config: &Config) -> Vec<ConfigModule<'_>> {
+    let root = ConfigModule {
+        path: KeyPath::new().key("hooks"),
+        name: ROOT_MODULE,
+        depends_on: &[],
+        hooks: &config.hooks,
+    };
+    let modules = config
+        .modules
+        .iter()
+        .enumerate()
+        .map(|(i, module): (usize, &ModuleConfig)| ConfigModule {
+            path: KeyPath::new().key("modules").index(i).key("hooks"),
+            name: &module.name,
+            depends_on: &module.depends_on,
+            hooks: &module.hooks,
+        });
+    std::iter::once(root).chain(modules).collect()
+}
+
+/// A config module: its hook scripts, bound, registered with the module's tap options.
 struct ScriptModule {
     name: String,
     depends_on: Vec<String>,
-    taps: Vec<(String, Binder)>,
+    taps: Vec<(String, Binding)>,
 }
 
 impl Module for ScriptModule {
@@ -147,8 +183,8 @@ impl Module for ScriptModule {
     }
 
     fn register_hooks(&self, scope: &ModuleScope) -> Result<(), RegisterError> {
-        for (name, bind) in &self.taps {
-            bind(scope.tap(name.clone()))?;
+        for (name, binding) in &self.taps {
+            binding.register(scope.tap(name.clone()))?;
         }
         Ok(())
     }
@@ -180,9 +216,7 @@ type LoadedHooks = Vec<(HookPoint, String, Vec<Script>)>;
 
 /// Every script of a config, loaded and compiled.
 struct Loaded {
-    /// `[hooks.<resource>]`, by resource.
-    hooks: Vec<(String, LoadedHooks)>,
-    /// `[[modules]]`, in config order: each module's hooks by resource.
+    /// Per module of [`config_modules`], in that order: its hooks by resource.
     modules: Vec<Vec<(String, LoadedHooks)>>,
     /// The routes, with the global hooks in front of their own.
     routes: Vec<RouteParts>,
@@ -197,20 +231,11 @@ async fn load_scripts(config: &Config, pool: &ScriptPool) -> Result<Loaded, Buil
         loaded: HashMap::new(),
         problems: config.problems(),
     };
-    let mut hooks = Vec::new();
-    for (resource, points) in &config.hooks {
-        let path = KeyPath::new().key("hooks").key(resource);
-        hooks.push((resource.clone(), loader.hook_scripts(&path, points).await));
-    }
     let mut modules = Vec::new();
-    for (i, module) in config.modules.iter().enumerate() {
+    for module in config_modules(config) {
         let mut module_hooks = Vec::new();
-        for (resource, points) in &module.hooks {
-            let path = KeyPath::new()
-                .key("modules")
-                .index(i)
-                .key("hooks")
-                .key(resource);
+        for (resource, points) in module.hooks {
+            let path = module.path.key(resource);
             module_hooks.push((resource.clone(), loader.hook_scripts(&path, points).await));
         }
         modules.push(module_hooks);
@@ -242,11 +267,7 @@ async fn load_scripts(config: &Config, pool: &ScriptPool) -> Result<Loaded, Buil
     if !loader.problems.is_empty() {
         return Err(BuildError::Invalid(Problems(loader.problems)));
     }
-    Ok(Loaded {
-        hooks,
-        modules,
-        routes,
-    })
+    Ok(Loaded { modules, routes })
 }
 
 /// A build failure at a key of the config.
@@ -254,50 +275,34 @@ fn invalid(config: &Config, path: &KeyPath, message: impl Into<String>) -> Build
     BuildError::Invalid(Problems(vec![config.problem_at(path, message)]))
 }
 
-/// Registers `[hooks]` scripts as plain taps, and `[[modules]]` scripts as module taps.
+/// Binds every module's scripts to their hook points and installs the modules (`[hooks]`
+/// first, as the root).
 fn register_hooks(
     config: &Config,
     data: &Data,
-    loaded_hooks: Vec<(String, LoadedHooks)>,
-    loaded_modules: Vec<Vec<(String, LoadedHooks)>>,
-    scripts: impl Fn(Vec<Script>) -> ResourceScripts,
+    scripts: &ResourceScripts,
+    loaded: Vec<Vec<(String, LoadedHooks)>>,
 ) -> Result<Modules, BuildError> {
     let database = |source| BuildError::Database {
         url: config.server.database.clone(),
         source,
     };
-    for (resource, points) in loaded_hooks {
-        let res = data.resource(&resource).map_err(database)?;
-        for (point, name, list) in points {
-            let path = KeyPath::new()
-                .key("hooks")
-                .key(&resource)
-                .key(point.to_string());
-            let bind = binder(&res, &point, scripts(list))
-                .map_err(|e| invalid(config, &path, e.to_string()))?;
-            bind(Tap::named(name)).map_err(|e| invalid(config, &path, e.to_string()))?;
-        }
-    }
     let mut modules: Vec<Box<dyn Module>> = Vec::new();
-    for (i, (module, hooks)) in config.modules.iter().zip(loaded_modules).enumerate() {
+    for (module, hooks) in config_modules(config).into_iter().zip(loaded) {
         let mut taps = Vec::new();
         for (resource, points) in hooks {
             let res = data.resource(&resource).map_err(database)?;
             for (point, name, list) in points {
-                let path = KeyPath::new()
-                    .key("modules")
-                    .index(i)
-                    .key("hooks")
-                    .key(&resource)
-                    .key(point.to_string());
-                let bind = binder(&res, &point, scripts(list))
+                let path = module.path.key(&resource).key(point.to_string());
+                let binding = scripts
+                    .binding(&res, &point, list)
                     .map_err(|e| invalid(config, &path, e.to_string()))?;
-                taps.push((name, bind));
+                taps.push((name, binding));
             }
         }
         modules.push(Box::new(ScriptModule {
-            name: module.name.clone(),
-            depends_on: module.depends_on.clone(),
+            name: module.name.to_owned(),
+            depends_on: module.depends_on.to_vec(),
             taps,
         }));
     }
@@ -313,7 +318,7 @@ fn instrument(data: &Data, routes: &[Arc<Route>]) -> Metrics {
     let metrics = Metrics::new();
     let timing = metrics.tap_timing();
     for resource in data.resources() {
-        for (_, hook) in crate::explain::resource_hooks(&resource) {
+        for (_, hook) in resource.each_hook() {
             hook.intercept(timing.clone());
         }
     }
@@ -353,18 +358,11 @@ impl AppState {
             .build()
             .await
             .map_err(database)?;
-        let handle = DataHandle::default();
-        handle.set(data.clone());
-        let modules = register_hooks(&config, &data, loaded.hooks, loaded.modules, |scripts| {
-            ResourceScripts {
-                pool: pool.clone(),
-                scripts: Arc::from(scripts),
-                data: handle.clone(),
-            }
-        })?;
+        let scripts = ResourceScripts::new(&pool, &data);
+        let modules = register_hooks(&config, &data, &scripts, loaded.modules)?;
         let mut routes = Vec::new();
         for (i, parts) in loaded.routes.into_iter().enumerate() {
-            let route = Route::build(parts, &pool, &handle).map_err(|e| {
+            let route = Route::build(parts, &pool, &scripts).map_err(|e| {
                 invalid(
                     &config,
                     &KeyPath::new().key("routes").index(i),
@@ -407,7 +405,6 @@ impl AppState {
         let openapi = crate::openapi::document(&config, &data, &routes);
         Ok(AppState::from_inner(StateInner {
             data,
-            handle,
             auth,
             routes,
             modules,

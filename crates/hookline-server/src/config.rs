@@ -10,9 +10,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use hookline_data::ResourceDef;
+use hookline_data::{HookPoint, ResourceDef};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -233,132 +232,6 @@ impl AccessRules {
 
 /// The hook scripts of one resource: hook point → script files, run in order as one tap.
 pub type HookScripts = BTreeMap<HookPoint, ScriptList>;
-
-/// Where in a resource's flows a hook script runs: `<flow>.<hook>`, or
-/// `dropdown_list.<column>.<hook>` for the dropdown of a foreign-key column.
-///
-/// ```
-/// use hookline_server::HookPoint;
-/// assert_eq!("create.before_save".parse(), Ok(HookPoint::CreateBeforeSave));
-/// assert_eq!(
-///     "dropdown_list.realtor_id.after_datasource_response".parse(),
-///     Ok(HookPoint::DropdownAfter("realtor_id".into()))
-/// );
-/// assert!("create.before_datasource_request".parse::<HookPoint>().is_err());
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum HookPoint {
-    /// `list.before_datasource_request` (also counts and aggregates): may change the query.
-    ListBefore,
-    /// `list.after_datasource_response`: may change the records.
-    ListAfter,
-    /// `show.before_datasource_request`: may change the query.
-    ShowBefore,
-    /// `show.after_datasource_response`: may change the record.
-    ShowAfter,
-    /// `create.before_save`: may change the record, or reject.
-    CreateBeforeSave,
-    /// `create.after_save`: after the commit.
-    CreateAfterSave,
-    /// `edit.before_save`: may change the updates, or reject.
-    EditBeforeSave,
-    /// `edit.after_save`: after the commit.
-    EditAfterSave,
-    /// `delete.before_save`: may reject.
-    DeleteBeforeSave,
-    /// `delete.after_save`: after the commit.
-    DeleteAfterSave,
-    /// `dropdown_list.<column>.before_datasource_request`.
-    DropdownBefore(String),
-    /// `dropdown_list.<column>.after_datasource_response`.
-    DropdownAfter(String),
-}
-
-/// The hook points without a column, by name.
-const FLOW_POINTS: [(&str, HookPoint); 10] = [
-    ("list.before_datasource_request", HookPoint::ListBefore),
-    ("list.after_datasource_response", HookPoint::ListAfter),
-    ("show.before_datasource_request", HookPoint::ShowBefore),
-    ("show.after_datasource_response", HookPoint::ShowAfter),
-    ("create.before_save", HookPoint::CreateBeforeSave),
-    ("create.after_save", HookPoint::CreateAfterSave),
-    ("edit.before_save", HookPoint::EditBeforeSave),
-    ("edit.after_save", HookPoint::EditAfterSave),
-    ("delete.before_save", HookPoint::DeleteBeforeSave),
-    ("delete.after_save", HookPoint::DeleteAfterSave),
-];
-
-impl FromStr for HookPoint {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        if let Some((_, point)) = FLOW_POINTS.iter().find(|(name, _)| *name == s) {
-            return Ok(point.clone());
-        }
-        let dropdown = s.strip_prefix("dropdown_list.").and_then(|rest| {
-            if let Some(column) = rest.strip_suffix(".before_datasource_request") {
-                Some(HookPoint::DropdownBefore(column.to_owned()))
-            } else {
-                rest.strip_suffix(".after_datasource_response")
-                    .map(|column| HookPoint::DropdownAfter(column.to_owned()))
-            }
-        });
-        match dropdown {
-            Some(HookPoint::DropdownBefore(c) | HookPoint::DropdownAfter(c))
-                if c.is_empty() || c.contains('.') =>
-            {
-                Err(unknown_point(s))
-            }
-            Some(point) => Ok(point),
-            None => Err(unknown_point(s)),
-        }
-    }
-}
-
-fn unknown_point(s: &str) -> String {
-    let names: Vec<&str> = FLOW_POINTS.iter().map(|(name, _)| *name).collect();
-    format!(
-        "unknown hook point `{s}`; expected one of: {}, dropdown_list.<column>.before_datasource_request, dropdown_list.<column>.after_datasource_response",
-        names.join(", ")
-    )
-}
-
-impl HookPoint {
-    /// The foreign-key column of a dropdown hook point.
-    pub fn dropdown_column(&self) -> Option<&str> {
-        match self {
-            HookPoint::DropdownBefore(column) | HookPoint::DropdownAfter(column) => Some(column),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for HookPoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HookPoint::DropdownBefore(column) => {
-                write!(f, "dropdown_list.{column}.before_datasource_request")
-            }
-            HookPoint::DropdownAfter(column) => {
-                write!(f, "dropdown_list.{column}.after_datasource_response")
-            }
-            point => {
-                let name = FLOW_POINTS
-                    .iter()
-                    .find(|(_, p)| p == point)
-                    .map_or("", |(name, _)| *name);
-                f.write_str(name)
-            }
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for HookPoint {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        s.parse().map_err(de::Error::custom)
-    }
-}
 
 /// One script file, or several run in order: `"a.js"` or `["a.js", "b.js"]`.
 #[derive(Debug, Clone, PartialEq, Eq)]

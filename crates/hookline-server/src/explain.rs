@@ -1,73 +1,15 @@
 //! `hookline explain`: the effective order of every hook's taps — per resource (flows and
 //! dropdowns) and per custom route (pre- and post-hooks with their policies) — as text or as
-//! Mermaid flowcharts. [`resource_hooks`] is also how the server reaches every hook of a
-//! resource (to install interceptors).
+//! Mermaid flowcharts. A resource's hooks come from
+//! [`Resource::each_hook`](hookline_data::Resource::each_hook), named by their
+//! [`HookPoint`](hookline_data::HookPoint).
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
-use hookline::{Explain, Hook, Interceptor};
+use hookline::Explain;
 use hookline_data::Resource;
 
 use crate::state::AppState;
-
-/// The operations explain needs from a hook, whatever its context type.
-pub(crate) trait HookView {
-    fn explain(&self) -> Explain;
-    fn intercept(&self, interceptor: Arc<dyn Interceptor>);
-}
-
-impl<C: Send + 'static, O: Send + 'static> HookView for Hook<C, O> {
-    fn explain(&self) -> Explain {
-        Hook::explain(self)
-    }
-
-    fn intercept(&self, interceptor: Arc<dyn Interceptor>) {
-        Hook::intercept(self, interceptor)
-    }
-}
-
-/// Every hook of a resource, with its hook point name, in flow order.
-pub(crate) fn resource_hooks(resource: &Resource) -> Vec<(String, &dyn HookView)> {
-    let hooks = resource.hooks();
-    let mut all: Vec<(String, &dyn HookView)> = vec![
-        (
-            "list.before_datasource_request".into(),
-            &hooks.list.before_datasource_request,
-        ),
-        (
-            "list.after_datasource_response".into(),
-            &hooks.list.after_datasource_response,
-        ),
-        (
-            "show.before_datasource_request".into(),
-            &hooks.show.before_datasource_request,
-        ),
-        (
-            "show.after_datasource_response".into(),
-            &hooks.show.after_datasource_response,
-        ),
-        ("create.before_save".into(), &hooks.create.before_save),
-        ("create.after_save".into(), &hooks.create.after_save),
-        ("edit.before_save".into(), &hooks.edit.before_save),
-        ("edit.after_save".into(), &hooks.edit.after_save),
-        ("delete.before_save".into(), &hooks.delete.before_save),
-        ("delete.after_save".into(), &hooks.delete.after_save),
-    ];
-    for column in &resource.def().columns {
-        if let Ok(dropdown) = resource.dropdown_hooks(&column.name) {
-            all.push((
-                format!("dropdown_list.{}.before_datasource_request", column.name),
-                &dropdown.before_datasource_request,
-            ));
-            all.push((
-                format!("dropdown_list.{}.after_datasource_response", column.name),
-                &dropdown.after_datasource_response,
-            ));
-        }
-    }
-    all
-}
 
 /// How to render explain output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,12 +54,12 @@ impl AppState {
         let mut out = String::new();
         for resource in &resources {
             let _ = writeln!(out, "resource `{}`", resource.name());
-            for (point, hook) in resource_hooks(resource) {
+            for (point, hook) in resource.each_hook() {
                 let explain = hook.explain();
                 if explain.taps().len() == 0 && format == ExplainFormat::Text {
                     continue;
                 }
-                write_explain(&mut out, &point, &explain, format);
+                write_explain(&mut out, &point.to_string(), &explain, format);
             }
             out.push('\n');
         }

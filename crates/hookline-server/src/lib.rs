@@ -123,13 +123,11 @@ mod locate;
 mod metrics;
 mod middleware;
 mod openapi;
-mod resource_scripts;
 mod rest;
 mod routes;
 mod seed;
 mod serve;
 mod state;
-mod tables;
 mod validate;
 
 pub use app::app;
@@ -137,13 +135,15 @@ pub use auth::{Auth, AuthError, Login, MIN_PASSWORD_LEN, MIN_SECRET_LEN, hash_pa
 pub use build::BuildError;
 pub use check::{check, dry_run};
 pub use config::{
-    AccessRules, AuthConfig, Config, ConfigError, GlobalHookConfig, HookPhase, HookPoint,
-    HookScripts, Method, ModuleConfig, RouteConfig, RouteHookConfig, ScriptList, ScriptsConfig,
-    SeedConfig, ServerConfig,
+    AccessRules, AuthConfig, Config, ConfigError, GlobalHookConfig, HookPhase, HookScripts, Method,
+    ModuleConfig, RouteConfig, RouteHookConfig, ScriptList, ScriptsConfig, SeedConfig,
+    ServerConfig,
 };
 pub use demo::{DEMO_LOGIN, DEMO_PASSWORD};
 pub use error::{ApiError, ErrorBody};
 pub use explain::{ExplainFormat, UnknownTarget};
+/// The hook points `[hooks.<resource>]` keys name (defined by `hookline-data`).
+pub use hookline_data::HookPoint;
 pub use init::{InitError, init};
 pub use serve::{LogFormat, init_logging, serve, shutdown_signal};
 pub use state::AppState;

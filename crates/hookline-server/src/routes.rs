@@ -23,6 +23,7 @@ use hookline::{
     TapError, TapResult,
 };
 use hookline_data::Actor;
+use hookline_script::resources::{ResourceScripts, user_json};
 use hookline_script::{
     ContextError, Role, Script, ScriptContext, ScriptOutcome, ScriptPool, ScriptShare, ScriptTap,
     Style,
@@ -30,7 +31,6 @@ use hookline_script::{
 use serde_json::{Map, Value, json};
 
 use crate::config::Method;
-use crate::tables::DataHandle;
 
 /// The style of a route script: handlers and pre-hooks short-circuit with their return value,
 /// post-hooks replace `@DATA` with it.
@@ -70,19 +70,12 @@ impl RouteInput {
     }
 }
 
-/// `@USER`: the caller's id, roles and attributes.
+/// `@USER`: the caller ([`user_json`]), `null` for an anonymous one.
 fn user_value(actor: &Actor) -> Value {
     if actor.id.is_null() && actor.roles.is_empty() {
         return Value::Null;
     }
-    let mut user = actor.attributes.to_map();
-    user.insert("id".into(), actor.id.clone());
-    user.insert("roles".into(), json!(actor.roles));
-    user.insert(
-        "role".into(),
-        actor.roles.first().map_or(Value::Null, |r| json!(r)),
-    );
-    Value::Object(user)
+    Value::Object(user_json(actor))
 }
 
 impl ScriptContext for RouteInput {
@@ -152,7 +145,7 @@ impl ScriptContext for HandlerContext<'_> {
 struct RouteScript {
     pool: ScriptPool,
     script: Script,
-    data: DataHandle,
+    data: ResourceScripts,
 }
 
 impl RouteScript {
@@ -229,7 +222,7 @@ impl Route {
     pub(crate) fn build(
         parts: RouteParts,
         pool: &ScriptPool,
-        data: &DataHandle,
+        data: &ResourceScripts,
     ) -> Result<Route, RegisterError> {
         let mut pipelines = BTreeMap::new();
         for method in &parts.methods {

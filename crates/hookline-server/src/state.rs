@@ -12,7 +12,6 @@ use crate::auth::Auth;
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 use crate::routes::Route;
-use crate::tables::DataHandle;
 
 /// A built server. Cheap to clone.
 #[derive(Clone)]
@@ -22,7 +21,6 @@ pub struct AppState {
 
 pub(crate) struct StateInner {
     pub(crate) data: Data,
-    pub(crate) handle: DataHandle,
     pub(crate) auth: Option<Auth>,
     pub(crate) routes: Vec<Arc<Route>>,
     /// The installed config modules (their taps stay registered while this lives).
@@ -89,10 +87,9 @@ impl AppState {
         &self.inner.metrics
     }
 
-    /// Releases the database: hooks stop reaching it, and the pool closes once requests in
-    /// flight are done. Call after the server stopped.
+    /// Releases the database: the pool closes once requests in flight are done. Call after
+    /// the server stopped.
     pub async fn close(&self) {
-        self.inner.handle.clear();
         self.inner.data.source().close().await;
     }
 }

@@ -162,8 +162,13 @@ async fn init_writes_a_starter_that_checks_clean_and_explains_its_hooks() {
             .unwrap_or_else(|| panic!("`{needle}` is not in:\n{text}"))
     };
     assert!(position("create.before_save") < position("hooks/apartments/set_realtor.js"));
+    // `[hooks]` is the implicit root module, installed first; `[[modules]]` follow it.
     assert!(
-        text.contains("hooks/audit/created.js  module=audit (rank 0)"),
+        text.contains("hooks/apartments/set_realtor.js  module=hooks (rank 0)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hooks/audit/created.js  module=audit (rank 1)"),
         "{text}"
     );
     assert!(!text.contains("resource `users`"), "{text}");

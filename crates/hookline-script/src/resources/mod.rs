@@ -146,7 +146,9 @@ impl ResourceScripts {
 
     /// Registers `scripts` on `resource`'s hook at `point` as one tap (one worker call per
     /// hook call, the scripts in order on one copy of the context). `tap` is the tap's name or
-    /// its options ([`Tap::named`]`(…).first()`, …).
+    /// its options ([`Tap::named`]`(…).first()`, …). The tap's registration site is the
+    /// caller's.
+    #[track_caller]
     pub fn bind(
         &self,
         resource: &str,
@@ -231,7 +233,9 @@ enum BoundHook {
 }
 
 impl Binding {
-    /// Registers the scripts as one tap with these options.
+    /// Registers the scripts as one tap with these options; its registration site (in
+    /// `explain()` and errors) is the caller's.
+    #[track_caller]
     pub fn register(&self, tap: impl Into<Tap>) -> Result<TapHandle, RegisterError> {
         let handler = self.tap.clone();
         match &self.hook {
