@@ -1,4 +1,4 @@
-//! Access checks: [`AllowedActions`] per resource, each action [`Allowed`] always, never, or
+//! Access checks: [`AllowedActions`] per resource, each [`Operation`] [`Allowed`] always, never, or
 //! when a predicate over the [`Actor`] and the record says so.
 //!
 //! Flows evaluate the check **before any hook runs** (AdminForth's `allowedActions`); a denial
@@ -12,10 +12,12 @@ use serde::{Deserialize, Serialize};
 use crate::actor::Actor;
 use crate::record::Record;
 
-/// An action a flow performs on a resource.
+/// An operation a flow performs on a resource — what AdminForth's `allowedActions` allow. (In
+/// hookline, an *action* is something else: a transaction's model or resource action, or a
+/// cached async action.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Action {
+pub enum Operation {
     /// Read many records (list, count, aggregate, and dropdowns on the resource's columns).
     List,
     /// Read one record (show, and the edit page's initial data).
@@ -28,20 +30,20 @@ pub enum Action {
     Delete,
 }
 
-impl Action {
-    /// The action's name: `"list"`, `"show"`, ….
+impl Operation {
+    /// The operation's name: `"list"`, `"show"`, ….
     pub fn as_str(self) -> &'static str {
         match self {
-            Action::List => "list",
-            Action::Show => "show",
-            Action::Create => "create",
-            Action::Edit => "edit",
-            Action::Delete => "delete",
+            Operation::List => "list",
+            Operation::Show => "show",
+            Operation::Create => "create",
+            Operation::Edit => "edit",
+            Operation::Delete => "delete",
         }
     }
 }
 
-impl fmt::Display for Action {
+impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -50,7 +52,7 @@ impl fmt::Display for Action {
 /// A predicate over the actor and the record concerned (`None` for list and create).
 pub type Predicate = Arc<dyn Fn(&Actor, Option<&Record>) -> bool + Send + Sync>;
 
-/// Whether an action is allowed. Deserializes from a boolean (`delete = false` in TOML);
+/// Whether an operation is allowed. Deserializes from a boolean (`delete = false` in TOML);
 /// predicates are set from Rust.
 ///
 /// ```
@@ -124,13 +126,14 @@ impl<'de> Deserialize<'de> for Allowed {
     }
 }
 
-/// The access rule of each action of a resource. Every action is allowed unless set.
+/// The access rule of each operation on a resource (AdminForth's `allowedActions`). Every
+/// operation is allowed unless set.
 ///
 /// ```
-/// use hookline_data::{Action, AllowedActions, Actor};
+/// use hookline_data::{Operation, AllowedActions, Actor};
 /// let rules: AllowedActions = serde_json::from_str(r#"{ "delete": false }"#).unwrap();
-/// assert!(rules.get(Action::List).check(&Actor::new(1), None));
-/// assert!(!rules.get(Action::Delete).check(&Actor::new(1), None));
+/// assert!(rules.get(Operation::List).check(&Actor::new(1), None));
+/// assert!(!rules.get(Operation::Delete).check(&Actor::new(1), None));
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -148,25 +151,25 @@ pub struct AllowedActions {
 }
 
 impl AllowedActions {
-    /// The rule for one action.
-    pub fn get(&self, action: Action) -> &Allowed {
-        match action {
-            Action::List => &self.list,
-            Action::Show => &self.show,
-            Action::Create => &self.create,
-            Action::Edit => &self.edit,
-            Action::Delete => &self.delete,
+    /// The rule for one operation.
+    pub fn get(&self, operation: Operation) -> &Allowed {
+        match operation {
+            Operation::List => &self.list,
+            Operation::Show => &self.show,
+            Operation::Create => &self.create,
+            Operation::Edit => &self.edit,
+            Operation::Delete => &self.delete,
         }
     }
 
-    /// Replaces the rule for one action.
-    pub fn set(&mut self, action: Action, allowed: impl Into<Allowed>) {
-        let slot = match action {
-            Action::List => &mut self.list,
-            Action::Show => &mut self.show,
-            Action::Create => &mut self.create,
-            Action::Edit => &mut self.edit,
-            Action::Delete => &mut self.delete,
+    /// Replaces the rule for one operation.
+    pub fn set(&mut self, operation: Operation, allowed: impl Into<Allowed>) {
+        let slot = match operation {
+            Operation::List => &mut self.list,
+            Operation::Show => &mut self.show,
+            Operation::Create => &mut self.create,
+            Operation::Edit => &mut self.edit,
+            Operation::Delete => &mut self.delete,
         };
         *slot = allowed.into();
     }

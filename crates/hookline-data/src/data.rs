@@ -12,7 +12,7 @@ use crate::error::DataError;
 use crate::resource::{Child, Resource, ResourceInner};
 use crate::schema::ResourceDef;
 use crate::source::{Backend, DataSource, SQLITE_BUSY_TIMEOUT};
-use crate::tables;
+use crate::ddl;
 use crate::transaction::{self, SqlWrites};
 
 struct DataInner {
@@ -234,7 +234,7 @@ impl DataBuilder {
         link_foreign_keys(&mut compiled)?;
         let order = compiled.iter().map(|r| r.name().to_owned()).collect();
         let compiled: Vec<Arc<ResourceInner>> = compiled.into_iter().map(Arc::new).collect();
-        tables::prepare(&self.source, &compiled, self.create_missing_tables).await?;
+        ddl::prepare(&self.source, &compiled, self.create_missing_tables).await?;
         let transactions = transaction::engine(&compiled, self.source.backend())?;
         Ok(Data {
             inner: Arc::new(DataInner {

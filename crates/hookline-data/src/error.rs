@@ -7,7 +7,7 @@
 use hookline::HookError;
 use serde_json::Value;
 
-use crate::access::Action;
+use crate::access::Operation;
 use crate::schema::ColumnType;
 
 /// A failed flow, definition or database call. Nothing was written unless
@@ -121,13 +121,13 @@ pub enum DataError {
         /// The column.
         column: String,
     },
-    /// An access check (`allowed_actions`) denied the action. Checked before any hook.
-    #[error("not allowed to {action} `{resource}`")]
+    /// An access check (`allowed_actions`) denied the operation. Checked before any hook.
+    #[error("not allowed to {operation} `{resource}`")]
     Denied {
         /// The resource.
         resource: String,
-        /// The action that was denied.
-        action: Action,
+        /// The operation that was denied.
+        operation: Operation,
     },
     /// The database refused the write: a unique key or foreign key constraint.
     #[error("conflict writing `{resource}`: {message}")]

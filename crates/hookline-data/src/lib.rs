@@ -107,11 +107,11 @@ mod resource;
 mod schema;
 mod source;
 mod statement;
-mod tables;
+mod ddl;
 pub mod transaction;
 mod write;
 
-pub use access::{Action, Allowed, AllowedActions, Predicate};
+pub use access::{Operation, Allowed, AllowedActions, Predicate};
 pub use actor::Actor;
 pub use data::{Data, DataBuilder, WeakData};
 pub use error::DataError;

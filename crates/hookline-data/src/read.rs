@@ -11,7 +11,7 @@ use hookline::Hook;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::access::Action;
+use crate::access::Operation;
 use crate::actor::Actor;
 use crate::decode::Field;
 use crate::error::DataError;
@@ -36,7 +36,7 @@ impl Resource {
     /// `list.after_datasource_response`.
     pub async fn list(&self, actor: &Actor, mut query: Query) -> Result<Page, DataError> {
         let res = &*self.inner;
-        res.check_access(Action::List, actor, None)?;
+        res.check_access(Operation::List, actor, None)?;
         query.source = Source::List;
         let query = self.request(&res.hooks.list, res, actor, query).await?;
         let (records, total) = self.fetch_page(res, &query).await?;
@@ -53,7 +53,7 @@ impl Resource {
     /// `list.before_datasource_request` (source `Aggregate`) → `COUNT(*)`.
     pub async fn count(&self, actor: &Actor, mut query: Query) -> Result<u64, DataError> {
         let res = &*self.inner;
-        res.check_access(Action::List, actor, None)?;
+        res.check_access(Operation::List, actor, None)?;
         query.source = Source::Aggregate;
         let query = self.request(&res.hooks.list, res, actor, query).await?;
         self.count_rows(res, &query).await
@@ -70,7 +70,7 @@ impl Resource {
     ) -> Result<Record, DataError> {
         let res = &*self.inner;
         let backend = self.data.source().backend();
-        res.check_access(Action::List, actor, None)?;
+        res.check_access(Operation::List, actor, None)?;
         statement::aggregate(res, &query, aggregates, backend)?;
         query.source = Source::Aggregate;
         let query = self.request(&res.hooks.list, res, actor, query).await?;
@@ -106,9 +106,9 @@ impl Resource {
         let key = res.key(&id)?;
         if res.def.allowed_actions.show.needs_record() {
             let record = self.load(res, &key).await?;
-            res.check_access(Action::Show, actor, Some(&record))?;
+            res.check_access(Operation::Show, actor, Some(&record))?;
         } else {
-            res.check_access(Action::Show, actor, None)?;
+            res.check_access(Operation::Show, actor, None)?;
         }
         let query = Query {
             filters: vec![Filter::eq(res.pk_column().name.clone(), key.clone())],
@@ -142,7 +142,7 @@ impl Resource {
     ) -> Result<Vec<Record>, DataError> {
         let hooks = self.dropdown_hooks(column)?;
         let res = &*self.inner;
-        res.check_access(Action::List, actor, None)?;
+        res.check_access(Operation::List, actor, None)?;
         let target = match &res.column(column)?.foreign {
             Some(foreign) => self.data.inner_resource(&foreign.resource)?,
             None => {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::access::Action;
+use crate::access::Operation;
 use crate::actor::Actor;
 use crate::coerce;
 use crate::data::Data;
@@ -158,19 +158,19 @@ impl ResourceInner {
         }
     }
 
-    /// Checks that the actor may perform `action` (on `record`, where the rule needs one).
+    /// Checks that the actor may perform `operation` (on `record`, where the rule needs one).
     pub(crate) fn check_access(
         &self,
-        action: Action,
+        operation: Operation,
         actor: &Actor,
         record: Option<&Record>,
     ) -> Result<(), DataError> {
-        if self.def.allowed_actions.get(action).check(actor, record) {
+        if self.def.allowed_actions.get(operation).check(actor, record) {
             Ok(())
         } else {
             Err(DataError::Denied {
                 resource: self.def.name.clone(),
-                action,
+                operation,
             })
         }
     }

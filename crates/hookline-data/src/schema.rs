@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::access::{Action, Allowed, AllowedActions};
+use crate::access::{Operation, Allowed, AllowedActions};
 use crate::error::DataError;
 pub use hookline_types::ColumnType;
 
@@ -213,7 +213,7 @@ fn max_limit() -> u64 {
 /// A resource: a table, its columns, access rules and page limits.
 ///
 /// ```
-/// use hookline_data::{Action, Allowed, Column, ResourceDef};
+/// use hookline_data::{Operation, Allowed, Column, ResourceDef};
 ///
 /// // As Rust:
 /// let apartments = ResourceDef::new("apartments")
@@ -221,7 +221,7 @@ fn max_limit() -> u64 {
 ///     .column(Column::text("title").required())
 ///     .column(Column::float("price"))
 ///     .column(Column::integer("realtor_id").references("users"))
-///     .allow(Action::Delete, false);
+///     .allow(Operation::Delete, false);
 /// apartments.validate()?;
 ///
 /// // Or from a config file (the server loads TOML):
@@ -290,7 +290,7 @@ impl ResourceDef {
     }
 
     /// Sets the access rule of an action (`true`, `false` or an [`Allowed`]).
-    pub fn allow(mut self, action: Action, allowed: impl Into<Allowed>) -> Self {
+    pub fn allow(mut self, action: Operation, allowed: impl Into<Allowed>) -> Self {
         self.allowed_actions.set(action, allowed);
         self
     }

@@ -20,7 +20,7 @@ use hookline::transaction::{ActionId, Diff, DiffAction};
 use hookline::{BoxFuture, HookError};
 use serde_json::Value;
 
-use crate::access::Action;
+use crate::access::Operation;
 use crate::actor::Actor;
 use crate::coerce::format_timestamp;
 use crate::error::DataError;
@@ -58,7 +58,7 @@ impl Resource {
     /// Returns the record as stored (without backend-only columns).
     pub async fn create(&self, actor: &Actor, record: Record) -> Result<Record, DataError> {
         let res = &self.inner;
-        res.check_access(Action::Create, actor, None)?;
+        res.check_access(Operation::Create, actor, None)?;
         let mut plan = Plan::default();
         let node = self.plan_create(&mut plan, actor, res, record).await?;
         self.finish(actor, plan)
@@ -110,7 +110,7 @@ impl Resource {
         for id in ids {
             let key = res.key(&id)?;
             let old = self.load(res, &key).await?;
-            res.check_access(Action::Edit, actor, Some(&old))?;
+            res.check_access(Operation::Edit, actor, Some(&old))?;
             nodes.push(
                 self.plan_edit(&mut plan, actor, res, key, old, updates.clone())
                     .await?,
@@ -140,7 +140,7 @@ impl Resource {
         for id in ids {
             let key = res.key(&id)?;
             let record = self.load(res, &key).await?;
-            res.check_access(Action::Delete, actor, Some(&record))?;
+            res.check_access(Operation::Delete, actor, Some(&record))?;
             nodes.push(
                 self.plan_delete(&mut plan, actor, res, key, record, None)
                     .await?,
@@ -297,13 +297,13 @@ impl Resource {
                         .unwrap_or(Value::Null);
                     let child_node = match child.on_delete {
                         OnDelete::Cascade => {
-                            child_res.check_access(Action::Delete, actor, Some(&row))?;
+                            child_res.check_access(Operation::Delete, actor, Some(&row))?;
                             let from = Some(res.name().to_owned());
                             self.plan_delete(plan, actor, child_res, child_key, row, from)
                                 .await?
                         }
                         OnDelete::SetNull => {
-                            child_res.check_access(Action::Edit, actor, Some(&row))?;
+                            child_res.check_access(Operation::Edit, actor, Some(&row))?;
                             let updates: Record =
                                 [(child.column.clone(), Value::Null)].into_iter().collect();
                             self.plan_edit(plan, actor, child_res, child_key, row, updates)

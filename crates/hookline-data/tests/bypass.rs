@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use common::{Demo, id, rec};
 use hookline::transaction::DiffAction;
 use hookline::{Flow, TapError};
-use hookline_data::{Action, Aggregate, Allowed, DataError, DataSource, Query, Source};
+use hookline_data::{Operation, Aggregate, Allowed, DataError, DataSource, Query, Source};
 use serde_json::{Value, json};
 
 on_both_backends!(
@@ -474,7 +474,7 @@ async fn a_child_that_may_not_be_deleted_stops_the_parents_delete(source: DataSo
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, DataError::Denied { resource, action: Action::Delete } if resource == "rooms"),
+        matches!(&err, DataError::Denied { resource, operation: Operation::Delete } if resource == "rooms"),
         "{err}"
     );
     assert_eq!(demo.count(&demo.apartments).await, 1);

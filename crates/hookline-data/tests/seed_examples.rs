@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{Demo, id, rec};
 use hookline::{Flow, TapError};
-use hookline_data::{Action, Allowed, DataError, DataSource, Filter, Query, ResourceDef};
+use hookline_data::{Operation, Allowed, DataError, DataSource, Filter, Query, ResourceDef};
 use serde_json::{Value, json};
 
 on_both_backends!(
@@ -284,7 +284,7 @@ async fn show_of_another_realtors_record_is_denied_by_allowed_actions_before_any
         matches!(
             err,
             DataError::Denied {
-                action: Action::Show,
+                operation: Operation::Show,
                 ..
             }
         ),

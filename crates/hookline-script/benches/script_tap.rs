@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 use hookline::{Flow, Hook};
-use hookline_script::{JsonContext, PoolConfig, Role, ScriptPool, ScriptSource, ScriptTap};
+use hookline_script::{JsonContext, PoolConfig, HookPhase, ScriptPool, ScriptSource, ScriptTap};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
@@ -53,7 +53,7 @@ fn native_hook() -> Hook<JsonContext, Value> {
 fn script_hook(rt: &Runtime, workers: usize, body: bool) -> Hook<JsonContext, Value> {
     let pool = ScriptPool::new(PoolConfig::default().workers(workers)).expect("a script pool");
     let source = if body {
-        ScriptSource::body("set_status.js", "@BODY.status = 'checked';", Role::Pre)
+        ScriptSource::body("set_status.js", "@BODY.status = 'checked';", HookPhase::Pre)
     } else {
         ScriptSource::function(
             "set_status.js",

@@ -3,7 +3,7 @@
 //! for values that do not fit a hook's context.
 //!
 //! Errors of the data APIs scripts call (`#table.find(…)`) are
-//! [`TableError`](crate::TableError)s and live with them in [`crate::tables`].
+//! [`TableError`](crate::TableError)s and live with them in [`crate::data_api`].
 
 use std::fmt;
 use std::io;

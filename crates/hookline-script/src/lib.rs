@@ -85,10 +85,10 @@
 //! method (`await @SOCKET.emitToRoom('admin', 'event', data)`) resolves to `undefined` and
 //! sends nothing.
 //!
-//! What a returned value does depends on the script's [`Role`]:
-//! - [`Role::Pre`] (a pre-hook): a value other than `undefined` short-circuits the hook with it
+//! What a returned value does depends on the script's [`HookPhase`]:
+//! - [`HookPhase::Pre`] (a pre-hook): a value other than `undefined` short-circuits the hook with it
 //!   ([`Flow::Return`](hookline::Flow::Return)); a bare `return;` continues;
-//! - [`Role::Post`] (a post-hook): the value replaces `@DATA`, and the next script sees it.
+//! - [`HookPhase::Post`] (a post-hook): the value replaces `@DATA`, and the next script sees it.
 //!
 //! ## Contexts
 //!
@@ -180,7 +180,7 @@ mod raw;
 pub mod resources;
 mod schema;
 mod source;
-mod tables;
+mod data_api;
 mod tap;
 mod worker;
 
@@ -189,8 +189,8 @@ pub use error::{ContextError, Limit, Location, ScriptError};
 pub use pipeline::ScriptShare;
 pub use pool::{PoolConfig, ScriptPool};
 pub use schema::{ColumnType, Schema, keep_number_kinds};
-pub use source::{Role, Script, ScriptSource, Style};
-pub use tables::{FindQuery, MemoryTables, TableApi, TableError};
+pub use source::{HookPhase, Script, ScriptSource, Style};
+pub use data_api::{FindQuery, MemoryTables, TableApi, TableError};
 /// The shared vocabulary: records, column types, queries and filters (`hookline-types`).
 pub use hookline_types::{self as types, Record};
 pub use tap::{ScriptOutcome, ScriptTap};

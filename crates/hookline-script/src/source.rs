@@ -13,9 +13,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::body::{self, SourceMap};
 use crate::error::ScriptError;
 
-/// When a body-style script's return value counts, and what it does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
+/// Whether a body-style script is a pre-hook or a post-hook (Enfyra's `preHooks` /
+/// `postHooks`): when its return value counts, and what it does. Written `"pre"` / `"post"`
+/// in configs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HookPhase {
     /// A pre-hook: a returned value (anything but `undefined`) short-circuits the hook with that
     /// value; later scripts and taps do not run.
     Pre,
@@ -31,16 +34,16 @@ pub enum Style {
     Function,
     /// Enfyra style: statements using `@BODY`, `@DATA`, `#table.find(…)` and the other macros,
     /// run as the body of an async function.
-    Body(Role),
+    Body(HookPhase),
 }
 
 /// A script's code, its name (a file path or a name given to inline code) and its style.
 ///
 /// ```
-/// use hookline_script::{Role, ScriptSource, Style};
+/// use hookline_script::{HookPhase, ScriptSource, Style};
 ///
-/// let source = ScriptSource::body("audit", "await #audit_logs.create({ data: { at: @STATUS } });", Role::Post);
-/// assert_eq!((source.name(), source.style()), ("audit", Style::Body(Role::Post)));
+/// let source = ScriptSource::body("audit", "await #audit_logs.create({ data: { at: @STATUS } });", HookPhase::Post);
+/// assert_eq!((source.name(), source.style()), ("audit", Style::Body(HookPhase::Post)));
 /// ```
 #[derive(Debug, Clone)]
 pub struct ScriptSource {
@@ -60,7 +63,7 @@ impl ScriptSource {
     }
 
     /// A body-style script from inline code.
-    pub fn body(name: impl Into<Arc<str>>, code: impl Into<Arc<str>>, role: Role) -> Self {
+    pub fn body(name: impl Into<Arc<str>>, code: impl Into<Arc<str>>, role: HookPhase) -> Self {
         ScriptSource {
             name: name.into(),
             code: code.into(),

@@ -20,7 +20,7 @@ use crate::lend::{Lend, Lent, RecordsBack, Returned};
 use crate::error::{ContextError, Limit, ScriptError};
 use crate::pool::ScriptPool;
 use crate::source::Script;
-use crate::tables::{TableApi, TableError, TableRequest};
+use crate::data_api::{TableApi, TableError, TableRequest};
 use crate::worker::{CallJob, CallOutput, Event, Inline, Job};
 
 /// How a tap's scripts ended, when none failed.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use hookline::{AfterFailures, AfterRuns, Flow, Hook, Origin, Pipeline, Share, TapError};
 use hookline_script::{
-    JsonContext, MemoryTables, PoolConfig, Role, Script, ScriptError, ScriptOutcome, ScriptPool,
+    JsonContext, MemoryTables, PoolConfig, HookPhase, Script, ScriptError, ScriptOutcome, ScriptPool,
     Record, ScriptShare, ScriptSource, ScriptTap, Style, TableApi,
 };
 use serde_json::{Value, json};
@@ -16,7 +16,7 @@ fn pool() -> ScriptPool {
     ScriptPool::new(PoolConfig::default().workers(1)).expect("a script pool")
 }
 
-async fn body(pool: &ScriptPool, name: &str, code: &str, role: Role) -> Script {
+async fn body(pool: &ScriptPool, name: &str, code: &str, role: HookPhase) -> Script {
     pool.load(ScriptSource::body(name, code, role))
         .await
         .unwrap_or_else(|e| panic!("{name} loads: {e}"))
@@ -26,7 +26,7 @@ async fn seed_script(pool: &ScriptPool, file: &str) -> Script {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/scripts/seed_002")
         .join(file);
-    let source = ScriptSource::read(&path, Style::Body(Role::Post)).expect("the seed script reads");
+    let source = ScriptSource::read(&path, Style::Body(HookPhase::Post)).expect("the seed script reads");
     pool.load(source)
         .await
         .unwrap_or_else(|e| panic!("{file} loads: {e}"))
@@ -205,21 +205,21 @@ async fn a_post_hook_return_value_replaces_data_for_the_next_script() {
         &pool,
         "wrap.js",
         "return { items: @DATA, count: @DATA.length };",
-        Role::Post,
+        HookPhase::Post,
     )
     .await;
     let count = body(
         &pool,
         "count.js",
         "@DATA.doubled = @DATA.count * 2;",
-        Role::Post,
+        HookPhase::Post,
     )
     .await;
     let quiet = body(
         &pool,
         "quiet.js",
         "if (@DATA.count > 100) return 'too many';",
-        Role::Post,
+        HookPhase::Post,
     )
     .await;
     let mut ctx = JsonContext::new().with("data", json!([1, 2, 3]));
@@ -238,7 +238,7 @@ async fn a_pre_hook_return_value_short_circuits_the_hook() {
         &pool,
         "cache.js",
         "if (@QUERY.cached) return { cached: true, id: @PARAMS.id };\nreturn;",
-        Role::Pre,
+        HookPhase::Pre,
     )
     .await;
     let hook: Hook<JsonContext, Value> = Hook::new("GET /items/{id}.before");
@@ -274,7 +274,7 @@ async fn throw_macros_reject_with_their_status() {
         &pool,
         "guard.js",
         "if (!@USER) @THROW401('log in first');\nif (@USER.role !== 'admin') @THROW403(`${@USER.name} may not do this`);",
-        Role::Pre,
+        HookPhase::Pre,
     )
     .await;
     let hook: Hook<JsonContext, Value> = Hook::new("DELETE /users/{id}.before");
@@ -305,21 +305,21 @@ async fn pre_hooks_edit_the_body_share_values_and_reject_on_a_pipeline() {
         &pool,
         "normalize.js",
         "@BODY.email = @BODY.email.trim().toLowerCase();\n@SHARE.tenant = 'acme';",
-        Role::Pre,
+        HookPhase::Pre,
     )
     .await;
     let validate = body(
         &pool,
         "validate.js",
         "if (!@BODY.email.includes('@')) @THROW422('not an email address');",
-        Role::Pre,
+        HookPhase::Pre,
     )
     .await;
     let stamp = body(
         &pool,
         "stamp.js",
         "@DATA.tenant = @SHARE.tenant;",
-        Role::Post,
+        HookPhase::Post,
     )
     .await;
     let route: Pipeline<JsonContext, Value> =
@@ -369,7 +369,7 @@ async fn macros_inside_strings_and_comments_are_text() {
         &pool,
         "text.js",
         "// @USER is not touched here, nor #users\nconst s = '@DATA' + \"#t\" + `@BODY ${@QUERY.q}`; /* @PARAMS */\n@BODY.note = s;",
-        Role::Pre,
+        HookPhase::Pre,
     )
     .await;
     let mut ctx = JsonContext::new()
@@ -399,7 +399,7 @@ async fn table_calls_reach_the_data_api() {
          const updated = await #products.update({ id: data[0].id, data: { featured: true } });
          await $ctx.$repos.products.delete({ id: 1 });
          return data.map(p => p.name).concat(updated.data[0].featured ? ['featured'] : []);",
-        Role::Post,
+        HookPhase::Post,
     )
     .await;
     let mut ctx = JsonContext::new().with("data", Value::Null);
@@ -428,7 +428,7 @@ async fn data_api_errors_are_exceptions_a_script_may_catch() {
         &pool,
         "caught.js",
         "try { await #unknown.find(); } catch (e) { @DATA = e.message; }",
-        Role::Post,
+        HookPhase::Post,
     )
     .await;
     let mut ctx = JsonContext::new();
@@ -446,7 +446,7 @@ async fn data_api_errors_are_exceptions_a_script_may_catch() {
         &pool,
         "uncaught.js",
         "const ok = 1;\nawait #known.update({ data: { a: 1 } });",
-        Role::Post,
+        HookPhase::Post,
     )
     .await;
     let err = ScriptTap::new(&pool, [uncaught])
@@ -474,7 +474,7 @@ async fn without_a_data_api_table_calls_say_how_to_give_one() {
         &pool,
         "no_api.js",
         "await #audit_logs.create({ data: {} });",
-        Role::Post,
+        HookPhase::Post,
     )
     .await;
     let err = pool
@@ -495,7 +495,7 @@ async fn ctx_members_work_without_macros_and_other_keys_are_reachable() {
         &pool,
         "plain.js",
         "$ctx.$record.total = $ctx.$record.price * $ctx.$record.quantity;\n$ctx.$data = { ok: true };",
-        Role::Post,
+        HookPhase::Post,
     )
     .await;
     let mut ctx = JsonContext::new().with("record", json!({ "price": 2.5, "quantity": 4 }));
@@ -512,7 +512,7 @@ async fn post_hooks_on_the_error_path_see_the_error_but_cannot_replace_it() {
         &pool,
         "rescue.js",
         "@DATA = { rescued: @ERROR.message, status: @STATUS };\nreturn @DATA;",
-        Role::Post,
+        HookPhase::Post,
     )
     .await;
     let route: Pipeline<JsonContext, Value> =
@@ -537,7 +537,7 @@ async fn post_hooks_on_the_error_path_see_the_error_but_cannot_replace_it() {
 #[tokio::test]
 async fn share_must_stay_an_object() {
     let pool = pool();
-    let breaks = body(&pool, "breaks_share.js", "@SHARE = 'oops';", Role::Post).await;
+    let breaks = body(&pool, "breaks_share.js", "@SHARE = 'oops';", HookPhase::Post).await;
     let route: Pipeline<JsonContext, Value> = Pipeline::new("GET /x");
     route
         .after()

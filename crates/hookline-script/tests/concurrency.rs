@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use hookline::{Flow, Hook};
 use hookline_script::{
-    JsonContext, MemoryTables, PoolConfig, Role, ScriptPool, ScriptSource, ScriptTap,
+    JsonContext, MemoryTables, PoolConfig, HookPhase, ScriptPool, ScriptSource, ScriptTap,
 };
 use serde_json::{Value, json};
 use support::Gate;
@@ -40,7 +40,7 @@ async fn many_tasks_through_two_workers_each_get_their_own_result() {
         .load(ScriptSource::body(
             "label.js",
             "@BODY.label = `n=${@BODY.n}`;",
-            Role::Pre,
+            HookPhase::Pre,
         ))
         .await
         .unwrap();
@@ -49,7 +49,7 @@ async fn many_tasks_through_two_workers_each_get_their_own_result() {
         .load(ScriptSource::body(
             "audit.js",
             "await #audit.create({ data: { n: @BODY.n } });",
-            Role::Post,
+            HookPhase::Post,
         ))
         .await
         .unwrap();
@@ -93,7 +93,7 @@ async fn a_script_waiting_on_the_data_api_holds_one_worker_not_the_pool() {
         .load(ScriptSource::body(
             "waits.js",
             "const { data } = await #gate.find();\n@DATA = data[0];",
-            Role::Post,
+            HookPhase::Post,
         ))
         .await
         .unwrap();
@@ -101,7 +101,7 @@ async fn a_script_waiting_on_the_data_api_holds_one_worker_not_the_pool() {
         .load(ScriptSource::body(
             "quick.js",
             "@DATA = @DATA + 1;",
-            Role::Post,
+            HookPhase::Post,
         ))
         .await
         .unwrap();
@@ -139,7 +139,7 @@ async fn waiting_for_a_script_never_blocks_the_executor() {
         .load(ScriptSource::body(
             "waits.js",
             "const { data } = await #gate.find();\n@DATA = data[0].passed;",
-            Role::Post,
+            HookPhase::Post,
         ))
         .await
         .unwrap();

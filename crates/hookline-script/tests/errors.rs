@@ -3,7 +3,7 @@
 //! bytes.
 
 use hookline_script::{
-    JsonContext, PoolConfig, Role, ScriptError, ScriptPool, ScriptSource, Style,
+    JsonContext, PoolConfig, HookPhase, ScriptError, ScriptPool, ScriptSource, Style,
 };
 use serde_json::json;
 
@@ -13,7 +13,7 @@ fn pool() -> ScriptPool {
 
 /// Loads a body-style script and runs it; the error's location as text.
 async fn body_error(pool: &ScriptPool, name: &str, code: &str) -> String {
-    let error = match pool.load(ScriptSource::body(name, code, Role::Post)).await {
+    let error = match pool.load(ScriptSource::body(name, code, HookPhase::Post)).await {
         Err(error) => error,
         Ok(script) => {
             let mut ctx = JsonContext::new().with("data", json!({}));
@@ -91,7 +91,7 @@ async fn unknown_macros_are_refused_at_load_with_their_position() {
         .load(ScriptSource::body(
             "m.js",
             "const x = 1;\n  @THROW4('x');",
-            Role::Pre,
+            HookPhase::Pre,
         ))
         .await
         .unwrap_err();
@@ -107,7 +107,7 @@ async fn unknown_macros_are_refused_at_load_with_their_position() {
         .load(ScriptSource::body(
             "env.js",
             "const key = @ENV.SECRET;",
-            Role::Pre,
+            HookPhase::Pre,
         ))
         .await
         .unwrap_err();

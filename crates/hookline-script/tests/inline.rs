@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookline_script::{
-    JsonContext, Limit, MemoryTables, PoolConfig, Role, ScriptOutcome, ScriptPool, ScriptSource,
+    JsonContext, Limit, MemoryTables, PoolConfig, HookPhase, ScriptOutcome, ScriptPool, ScriptSource,
     ScriptTap,
 };
 use serde_json::json;
@@ -40,7 +40,7 @@ async fn hold(
         .load(ScriptSource::body(
             "waits.js",
             "const { data } = await #gate.find();\n@DATA = data[0];",
-            Role::Post,
+            HookPhase::Post,
         ))
         .await
         .unwrap();

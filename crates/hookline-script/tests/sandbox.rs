@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hookline::BoxFuture;
 use hookline_script::{
-    FindQuery, JsonContext, Limit, PoolConfig, Record, Role, Script, ScriptError, ScriptOutcome,
+    FindQuery, JsonContext, Limit, PoolConfig, Record, HookPhase, Script, ScriptError, ScriptOutcome,
     ScriptPool, ScriptSource, ScriptTap, TableApi, TableError,
 };
 use serde_json::{Value, json};
@@ -93,7 +93,7 @@ async fn an_endless_loop_is_stopped_at_the_time_limit() {
         .load(ScriptSource::body(
             "stubborn.js",
             "for (;;) { try { while (true) {} } catch (e) { @DATA = 'caught'; } }",
-            Role::Post,
+            HookPhase::Post,
         ))
         .await
         .unwrap();
@@ -338,7 +338,7 @@ async fn the_time_limit_covers_data_api_calls() {
         .load(ScriptSource::body(
             "slow_api.js",
             "await #slow.find({});",
-            Role::Post,
+            HookPhase::Post,
         ))
         .await
         .unwrap();
@@ -370,7 +370,7 @@ async fn a_caller_that_stops_waiting_frees_the_worker() {
         .load(ScriptSource::body(
             "abandoned.js",
             "await #started.create({ data: {} });\nwhile (true) {}",
-            Role::Post,
+            HookPhase::Post,
         ))
         .await
         .unwrap();

@@ -1,6 +1,10 @@
 //! [`app`]: the HTTP router of a built server — REST resources under `/api`, the custom
 //! routes, login, health, metrics, the OpenAPI document and its docs page — with the
 //! middleware (CORS, request ids, logs and metrics, timeout, panic catching, body limit).
+//!
+//! The server's own endpoints are the [`BuiltIn`]s: the router mounts exactly those, and the
+//! config check refuses custom routes inside their paths. What a custom route runs lives in
+//! [`crate::routes`]; the REST handlers in [`crate::rest`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,7 +25,7 @@ use subtle::ConstantTimeEq;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::config::Method;
 use crate::error::ApiError;
@@ -31,7 +35,7 @@ use crate::rest;
 use crate::routes::{Route, RouteInput};
 use crate::state::AppState;
 
-/// The router serving `state`. Bind it with [`axum::serve()`] (or [`serve`](crate::serve) for
+/// The router serving `state`. Bind it with [`axum::serve()`] (or [`serve`](crate::serve()) for
 /// graceful shutdown), or drive it in-process.
 ///
 /// ```no_run
@@ -44,13 +48,11 @@ use crate::state::AppState;
 /// # }
 /// ```
 pub fn app(state: AppState) -> Router {
-    let mut router = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/auth/login", post(login))
-        .route("/auth/me", get(me))
-        .route("/auth/password", put(set_password))
-        .nest("/api", rest::router());
+    // The server's own endpoints are mounted from `BuiltIn` only, so that the config check,
+    // which refuses custom routes inside `BuiltIn` paths, knows every one of them.
+    let mut router = BuiltIn::ALL
+        .into_iter()
+        .fold(Router::new(), |router, built_in| built_in.mount(router));
     let mut by_path: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
     for route in &state.inner.routes {
         let mut methods = by_path.remove(route.path.as_str()).unwrap_or_default();
@@ -62,9 +64,7 @@ pub fn app(state: AppState) -> Router {
     for (path, methods) in by_path {
         router = router.route(path, methods.fallback(method_not_allowed));
     }
-    let swagger = SwaggerUi::new("/docs").url("/openapi.json", state.openapi().clone());
     let router = router
-        .merge(swagger)
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(state.server().body_limit_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
@@ -77,6 +77,82 @@ pub fn app(state: AppState) -> Router {
         None => router,
     }
     .with_state(state)
+}
+
+/// One of the server's own endpoints (or groups of endpoints), at a path that no custom route
+/// (`[[routes]]` in the config) may use, nor anything below it.
+///
+/// This is the one list of them: [`app`] mounts every variant in [`BuiltIn::ALL`] with
+/// [`BuiltIn::mount`], which serves nothing outside [`BuiltIn::path`], and the config check
+/// refuses a custom route at or below any [`BuiltIn::path`]. A new endpoint is a new variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BuiltIn {
+    /// `GET /healthz`: whether the database answers.
+    Health,
+    /// `GET /metrics`: the Prometheus metrics.
+    Metrics,
+    /// `POST /auth/login`, `GET /auth/me`, `PUT /auth/password`.
+    Auth,
+    /// The REST resources, `/api/{resource}…` ([`rest::router`]).
+    Api,
+    /// The docs page (Swagger UI) for the OpenAPI document, `/docs/…`.
+    Docs,
+    /// `GET /openapi.json`: the OpenAPI document.
+    OpenApi,
+}
+
+impl BuiltIn {
+    /// Every built-in endpoint, in the order the config check lists their paths.
+    pub(crate) const ALL: [BuiltIn; 6] = [
+        BuiltIn::Api,
+        BuiltIn::Auth,
+        BuiltIn::Docs,
+        BuiltIn::OpenApi,
+        BuiltIn::Metrics,
+        BuiltIn::Health,
+    ];
+
+    /// The path this endpoint is served at; everything it serves is this path or below it.
+    pub(crate) const fn path(self) -> &'static str {
+        match self {
+            BuiltIn::Health => "/healthz",
+            BuiltIn::Metrics => "/metrics",
+            BuiltIn::Auth => "/auth",
+            BuiltIn::Api => "/api",
+            BuiltIn::Docs => "/docs",
+            BuiltIn::OpenApi => "/openapi.json",
+        }
+    }
+
+    /// What is served there, in words, for the messages of the config check.
+    pub(crate) const fn serves(self) -> &'static str {
+        match self {
+            BuiltIn::Health => "the health check",
+            BuiltIn::Metrics => "the Prometheus metrics",
+            BuiltIn::Auth => "login, the current user, password changes",
+            BuiltIn::Api => "the REST resources",
+            BuiltIn::Docs => "the docs page",
+            BuiltIn::OpenApi => "the OpenAPI document",
+        }
+    }
+
+    /// Adds this endpoint's routes to `router`, all of them at or below [`BuiltIn::path`].
+    fn mount(self, router: Router<AppState>) -> Router<AppState> {
+        let path = self.path();
+        match self {
+            BuiltIn::Health => router.route(path, get(healthz)),
+            BuiltIn::Metrics => router.route(path, get(metrics)),
+            BuiltIn::Auth => router
+                .route(&format!("{path}/login"), post(login))
+                .route(&format!("{path}/me"), get(me))
+                .route(&format!("{path}/password"), put(set_password)),
+            BuiltIn::Api => router.nest(path, rest::router()),
+            // The page only: it fetches the document from `BuiltIn::OpenApi`.
+            BuiltIn::Docs => router
+                .merge(SwaggerUi::new(path).config(SwaggerConfig::new([BuiltIn::OpenApi.path()]))),
+            BuiltIn::OpenApi => router.route(path, get(openapi)),
+        }
+    }
 }
 
 /// CORS for the configured origins (`[server] cors_origins`); none: no CORS headers at all.
@@ -144,6 +220,11 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// The OpenAPI document of this server.
+async fn openapi(State(state): State<AppState>) -> Response {
+    axum::Json(state.openapi()).into_response()
+}
+
 /// The metrics, for callers with the metrics token if one is configured.
 async fn metrics(State(state): State<AppState>, parts: Parts) -> Response {
     if let Some(expected) = state.metrics_token() {
@@ -152,9 +233,10 @@ async fn metrics(State(state): State<AppState>, parts: Parts) -> Response {
             Err(error) => return error.into_response(),
         };
         if !bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
-            return ApiError::unauthorized(
-                "/metrics needs `Authorization: Bearer <metrics token>` (see `[server] metrics_token_env`)",
-            )
+            return ApiError::unauthorized(format!(
+                "{} needs `Authorization: Bearer <metrics token>` (see `[server] metrics_token_env`)",
+                BuiltIn::Metrics.path()
+            ))
             .into_response();
         }
     }
@@ -308,5 +390,154 @@ fn with_logs(value: Value, logs: Option<Vec<Value>>) -> Value {
             Value::Object(object)
         }
         (value, Some(logs)) => json!({ "data": value, "logs": logs }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::{Body, to_bytes};
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::config::Config;
+
+    /// A server with login on and one resource, so that every built-in endpoint has something
+    /// to serve.
+    const CONFIG: &str = r#"
+[server]
+database = "sqlite::memory:"
+
+[auth]
+users = "users"
+roles = ["admin"]
+
+[[resources]]
+name = "users"
+columns = [
+    { name = "id", type = "integer", primary_key = true },
+    { name = "email", type = "text", required = true },
+    { name = "password_hash", type = "text", backend_only = true },
+    { name = "role", type = "text" },
+]
+
+[[resources]]
+name = "notes"
+columns = [
+    { name = "id", type = "integer", primary_key = true },
+    { name = "text", type = "text" },
+]
+"#;
+
+    /// Requests that reach each endpoint of a built-in: its method and path. The match makes a
+    /// new [`BuiltIn`] name the requests that prove the router serves it.
+    fn endpoints(built_in: BuiltIn) -> &'static [(&'static str, &'static str)] {
+        match built_in {
+            BuiltIn::Health => &[("GET", "/healthz")],
+            BuiltIn::Metrics => &[("GET", "/metrics")],
+            BuiltIn::Auth => &[
+                ("POST", "/auth/login"),
+                ("GET", "/auth/me"),
+                ("PUT", "/auth/password"),
+            ],
+            BuiltIn::Api => &[
+                ("GET", "/api/notes"),
+                ("GET", "/api/notes/1"),
+                ("POST", "/api/notes/_search"),
+            ],
+            BuiltIn::Docs => &[("GET", "/docs"), ("GET", "/docs/swagger-initializer.js")],
+            BuiltIn::OpenApi => &[("GET", "/openapi.json")],
+        }
+    }
+
+    /// The problems of a config that declares one custom route at `path`.
+    fn route_problems(path: &str) -> Vec<String> {
+        let toml = format!("[[routes]]\npath = \"{path}\"\nhandler = \"h.js\"\n");
+        Config::from_toml(&toml, "t.toml")
+            .unwrap()
+            .problems()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn every_built_in_endpoint_is_served_by_the_router_not_the_fallback() {
+        let config = Config::from_toml(CONFIG, "hookline.toml").unwrap();
+        let state = AppState::build(config).await.unwrap();
+        let router = app(state.clone());
+        let request = Request::get("/nope").body(Body::empty()).unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        assert!(
+            String::from_utf8_lossy(&body).contains("nothing at `/nope`"),
+            "the fallback's answer, which no built-in endpoint may give"
+        );
+        for built_in in BuiltIn::ALL {
+            for &(method, path) in endpoints(built_in) {
+                assert!(path.starts_with(built_in.path()), "{path} of {built_in:?}");
+                let request = Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(Body::from("{}"))
+                    .unwrap();
+                let response = router.clone().oneshot(request).await.unwrap();
+                let status = response.status();
+                let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+                let body = String::from_utf8_lossy(&body);
+                assert!(
+                    !body.contains("nothing at"),
+                    "{method} {path} ({built_in:?}) fell through to the fallback: {status} {body}"
+                );
+                assert_ne!(
+                    status,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {path}: {body}"
+                );
+            }
+        }
+        // The docs page reads the document where `BuiltIn::OpenApi` serves it.
+        let request = Request::get("/docs/swagger-initializer.js")
+            .body(Body::empty())
+            .unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        let script = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let script = String::from_utf8_lossy(&script);
+        assert!(script.contains("\"/openapi.json\""), "{script}");
+        state.close().await;
+    }
+
+    #[test]
+    fn every_built_in_path_is_refused_as_a_custom_route_path() {
+        let reserved = BuiltIn::ALL.map(BuiltIn::path).join(", ");
+        for built_in in BuiltIn::ALL {
+            let prefix = built_in.path();
+            let served = endpoints(built_in).iter().map(|&(_, path)| path);
+            let below = [
+                prefix.to_owned(),
+                format!("{prefix}/x"),
+                format!("{prefix}/{{id}}/y"),
+            ];
+            for path in served.map(str::to_owned).chain(below) {
+                let problems = route_problems(&path);
+                let expected = format!(
+                    "routes[0].path: route path `{path}` is inside `{prefix}`, which hookline serves itself ({}); reserved: {reserved}",
+                    built_in.serves()
+                );
+                assert!(
+                    problems.iter().any(|p| p.ends_with(&expected)),
+                    "{path}: expected `{expected}` in {problems:?}"
+                );
+            }
+        }
+        // Only whole segments are reserved.
+        for path in ["/apix", "/docs-old", "/healthz2", "/", "/notes/api"] {
+            assert!(
+                route_problems(path).iter().all(|p| !p.contains("reserved")),
+                "{path}: {:?}",
+                route_problems(path)
+            );
+        }
     }
 }

@@ -11,12 +11,12 @@ use std::time::Duration;
 use hookline::{Module, ModuleScope, Modules, RegisterError};
 use hookline_data::{Allowed, Data, DataError, DataSource, ResourceDef};
 use hookline_script::resources::{Binding, ResourceScripts};
-use hookline_script::{PoolConfig, Script, ScriptError, ScriptPool, Style};
+use hookline_script::{HookPhase, PoolConfig, Script, ScriptError, ScriptPool, Style};
 
 use crate::auth::{Auth, AuthError};
 use hookline_data::HookPoint;
 
-use crate::config::{Config, HookPhase, HookScripts, ModuleConfig, RouteConfig};
+use crate::config::{Config, HookScripts, ModuleConfig, RouteConfig};
 use crate::locate::KeyPath;
 use crate::metrics::Metrics;
 use crate::routes::{Route, RouteHook, RouteParts, route_style};

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use hookline_data::{HookPoint, ResourceDef};
+use hookline_script::HookPhase;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -216,14 +217,14 @@ pub struct AccessRules {
 
 impl AccessRules {
     /// The rules that are set, by action name.
-    pub fn iter(&self) -> impl Iterator<Item = (hookline_data::Action, &[String])> {
-        use hookline_data::Action;
+    pub fn iter(&self) -> impl Iterator<Item = (hookline_data::Operation, &[String])> {
+        use hookline_data::Operation;
         [
-            (Action::List, &self.list),
-            (Action::Show, &self.show),
-            (Action::Create, &self.create),
-            (Action::Edit, &self.edit),
-            (Action::Delete, &self.delete),
+            (Operation::List, &self.list),
+            (Operation::Show, &self.show),
+            (Operation::Create, &self.create),
+            (Operation::Edit, &self.edit),
+            (Operation::Delete, &self.delete),
         ]
         .into_iter()
         .filter_map(|(action, roles)| roles.as_deref().map(|r| (action, r)))
@@ -369,16 +370,6 @@ pub struct RouteHookConfig {
     /// Only for these methods (all of the route's methods if empty).
     #[serde(default)]
     pub methods: Vec<Method>,
-}
-
-/// Whether a global hook runs before or after the handler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HookPhase {
-    /// A pre-hook.
-    Pre,
-    /// A post-hook.
-    Post,
 }
 
 /// `[[global_hooks]]`: a pre- or post-hook of every custom route.

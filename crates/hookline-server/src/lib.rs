@@ -135,7 +135,7 @@ pub use auth::{Auth, AuthError, Login, MIN_PASSWORD_LEN, MIN_SECRET_LEN, hash_pa
 pub use build::BuildError;
 pub use check::{check, dry_run};
 pub use config::{
-    AccessRules, AuthConfig, Config, ConfigError, GlobalHookConfig, HookPhase, HookScripts, Method,
+    AccessRules, AuthConfig, Config, ConfigError, GlobalHookConfig, HookScripts, Method,
     ModuleConfig, RouteConfig, RouteHookConfig, ScriptList, ScriptsConfig, SeedConfig,
     ServerConfig,
 };
@@ -144,6 +144,9 @@ pub use error::{ApiError, ErrorBody};
 pub use explain::{ExplainFormat, UnknownTarget};
 /// The hook points `[hooks.<resource>]` keys name (defined by `hookline-data`).
 pub use hookline_data::HookPoint;
+/// Whether a `[[global_hooks]]` entry runs before or after the handler (defined by
+/// `hookline-script`).
+pub use hookline_script::HookPhase;
 pub use init::{InitError, init};
 pub use serve::{LogFormat, init_logging, serve, shutdown_signal};
 pub use state::AppState;

@@ -25,7 +25,7 @@ use hookline::{
 use hookline_data::Actor;
 use hookline_script::resources::{ResourceScripts, user_json};
 use hookline_script::{
-    ContextError, Role, Script, ScriptContext, ScriptOutcome, ScriptPool, ScriptShare, ScriptTap,
+    ContextError, HookPhase, Script, ScriptContext, ScriptOutcome, ScriptPool, ScriptShare, ScriptTap,
     Style,
 };
 use serde_json::{Map, Value, json};
@@ -35,7 +35,7 @@ use crate::config::Method;
 /// The style of a route script: handlers and pre-hooks short-circuit with their return value,
 /// post-hooks replace `@DATA` with it.
 pub(crate) fn route_style(post: bool) -> Style {
-    Style::Body(if post { Role::Post } else { Role::Pre })
+    Style::Body(if post { HookPhase::Post } else { HookPhase::Pre })
 }
 
 /// What a route's scripts work on: the request as JSON, and the caller.

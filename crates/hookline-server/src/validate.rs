@@ -1,32 +1,23 @@
 //! Checks of a parsed [`Config`] across its sections — hooks on resources that exist, roles
-//! that are declared, routes that do not collide — collected as [`Problem`]s, all of them, each
-//! with its file, line and key path.
+//! that are declared, routes that collide neither with each other nor with the server's own
+//! endpoints ([`BuiltIn`]) — collected as [`Problem`]s, all of them, each with its file, line
+//! and key path.
 //!
 //! Shape errors (an unknown key, a wrong type) stop parsing and are
 //! [`ConfigError`](crate::ConfigError)s; scripts that do not compile are found when they are
-//! loaded ([`crate::check`]).
+//! loaded ([`crate::check()`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
 use hookline_data::{Allowed, ColumnType, ResourceDef};
 
+use crate::app::BuiltIn;
+use crate::build::ROOT_MODULE;
 use crate::config::{Config, HookScripts, Method};
 use crate::locate::{KeyPath, locate};
 
-/// The role that script data calls carry in addition to the caller's roles; it cannot be
-/// declared or given to users.
-pub const SCRIPT_ROLE: &str = "script";
-
-/// Paths built-in endpoints use; custom routes may not start with them.
-pub(crate) const RESERVED_PREFIXES: [&str; 6] = [
-    "/api",
-    "/auth",
-    "/docs",
-    "/openapi.json",
-    "/metrics",
-    "/healthz",
-];
+pub use hookline_script::resources::SCRIPT_ROLE;
 
 /// One thing wrong with a configuration or one of its scripts, and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -358,6 +349,12 @@ impl Check<'_> {
             if module.name.trim().is_empty() {
                 self.report(&path.key("name"), "a module needs a name");
             }
+            if module.name == ROOT_MODULE {
+                self.report(
+                    &path.key("name"),
+                    format!("module name `{ROOT_MODULE}` is taken by the `[hooks]` table, the root module every other module runs after"),
+                );
+            }
             if names[..i].contains(&module.name.as_str()) {
                 self.report(
                     &path.key("name"),
@@ -370,7 +367,7 @@ impl Check<'_> {
                         &path.key("depends_on").index(j),
                         "a module cannot depend on itself",
                     );
-                } else if !names.contains(&dependency.as_str()) {
+                } else if dependency != ROOT_MODULE && !names.contains(&dependency.as_str()) {
                     self.report(
                         &path.key("depends_on").index(j),
                         format!("unknown module `{dependency}`"),
@@ -455,8 +452,8 @@ impl Check<'_> {
         let mut names = BTreeSet::new();
         for (i, hook) in self.config.global_hooks.iter().enumerate() {
             let key = match hook.phase {
-                crate::config::HookPhase::Pre => "pre_hooks",
-                crate::config::HookPhase::Post => "post_hooks",
+                hookline_script::HookPhase::Pre => "pre_hooks",
+                hookline_script::HookPhase::Post => "post_hooks",
             };
             let name = hook.name.clone().unwrap_or_else(|| hook.script.clone());
             if !names.insert((key, name.clone())) {
@@ -546,13 +543,17 @@ pub(crate) fn route_shape(path: &str) -> Result<String, String> {
     let Some(rest) = path.strip_prefix('/') else {
         return Err(format!("route path `{path}` must start with `/`"));
     };
-    for prefix in RESERVED_PREFIXES {
-        if path == prefix || path.starts_with(&format!("{prefix}/")) {
-            return Err(format!(
-                "route path `{path}` is inside `{prefix}`, which hookline serves itself; reserved: {}",
-                RESERVED_PREFIXES.join(", ")
-            ));
-        }
+    if let Some(built_in) = BuiltIn::ALL.into_iter().find(|b| {
+        path.strip_prefix(b.path())
+            .is_some_and(|below| below.is_empty() || below.starts_with('/'))
+    }) {
+        let reserved: Vec<&str> = BuiltIn::ALL.iter().map(|b| b.path()).collect();
+        return Err(format!(
+            "route path `{path}` is inside `{}`, which hookline serves itself ({}); reserved: {}",
+            built_in.path(),
+            built_in.serves(),
+            reserved.join(", ")
+        ));
     }
     let mut shape = String::new();
     let mut params = HashSet::new();
@@ -689,6 +690,19 @@ mod tests {
                 "`{expected}` missing from:\n{joined}"
             );
         }
+    }
+
+    #[test]
+    fn the_root_module_name_is_taken_by_hooks_and_may_be_depended_on() {
+        let problems = messages(
+            "[[modules]]\nname = \"hooks\"\n\n[[modules]]\nname = \"late\"\ndepends_on = [\"hooks\"]\n",
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .contains("modules[0].name: module name `hooks` is taken by the `[hooks]` table"),
+            "{problems:?}"
+        );
     }
 
     #[test]

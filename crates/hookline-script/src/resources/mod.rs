@@ -57,7 +57,7 @@
 //! # }).unwrap();
 //! ```
 
-mod tables;
+mod data_api;
 mod view;
 
 use std::fmt;
@@ -69,10 +69,10 @@ use serde_json::{Map, Value, json};
 
 use crate::pool::ScriptPool;
 use crate::source::Script;
-use crate::tables::TableApi;
+use crate::data_api::TableApi;
 use crate::tap::{ScriptOutcome, ScriptTap};
 
-pub use tables::DataTables;
+pub use data_api::DataTables;
 use view::{ScriptView, Viewed};
 
 /// The role added to the caller for the data calls scripts make, so that access rules can

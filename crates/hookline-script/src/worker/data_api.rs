@@ -2,14 +2,14 @@
 //! calls end in. On a worker the request goes to the calling task as an [`Event::Table`] and
 //! the worker waits for the answer until the script's deadline; on the calling thread the run
 //! stops and moves to a worker. The requests themselves (parsing, answering) are
-//! [`crate::tables`]'s; installing the host function is [`prelude`](super::prelude)'s.
+//! [`crate::data_api`]'s; installing the host function is [`prelude`](super::prelude)'s.
 
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::time::Instant;
 
 use rquickjs::{Ctx, Exception};
 
-use crate::tables::TableRequest;
+use crate::data_api::TableRequest;
 
 use super::Event;
 use super::state::{CallState, Mode, Trip};

@@ -45,7 +45,7 @@ use crate::lend::Lent;
 use crate::error::ScriptError;
 use crate::pool::PoolConfig;
 use crate::source::Script;
-use crate::tables::{TableError, TableRequest};
+use crate::data_api::{TableError, TableRequest};
 
 use engine::{Engine, guarded};
 use state::CallState;

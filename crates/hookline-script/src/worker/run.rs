@@ -16,7 +16,7 @@ use crate::convert::{self, Read, ToJson};
 use crate::error::ScriptError;
 use crate::pool::PoolConfig;
 use crate::raw::{self, Atoms, Built};
-use crate::source::{Role, Script, ScriptInner, Style};
+use crate::source::{HookPhase, Script, ScriptInner, Style};
 
 use super::CallOutput;
 use super::engine::{Compiled, function};
@@ -194,7 +194,7 @@ impl<'js> Run<'_, 'js> {
                     return Ok(Step::Next);
                 }
                 match role {
-                    Role::Pre => match self.json().convert(&returned) {
+                    HookPhase::Pre => match self.json().convert(&returned) {
                         Ok(Some(value)) => Ok(Step::Return(value)),
                         Ok(None) => Err(Failure::Error(ScriptError::BadReturn {
                             script: script.name.clone(),
@@ -203,7 +203,7 @@ impl<'js> Run<'_, 'js> {
                         })),
                         Err(e) => Err(self.fail(e, script)),
                     },
-                    Role::Post => {
+                    HookPhase::Post => {
                         let object = values.as_object().ok_or_else(|| {
                             Failure::Error(engine_error(
                                 None,

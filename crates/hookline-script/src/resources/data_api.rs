@@ -6,7 +6,7 @@ use hookline::BoxFuture;
 use hookline_data::{Actor, Data, DataError, Record, Resource, WeakData};
 use serde_json::Value;
 
-use crate::tables::{FindQuery, TableApi, TableError};
+use crate::data_api::{FindQuery, TableApi, TableError};
 
 /// The data API of one script call: the resources of a data set, as one caller.
 ///

@@ -1,4 +1,5 @@
-//! Tables for resources: created when missing (the embedded default), checked when they exist.
+//! Schema DDL for resources: tables created when missing (the embedded default), checked when
+//! they exist.
 //!
 //! Created tables get hookline's types per backend (see [`ColumnType`]), `NOT NULL` for the
 //! primary key and required columns, a generated integer primary key, and plain foreign key
