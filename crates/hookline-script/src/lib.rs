@@ -178,6 +178,8 @@ mod pool;
 mod raw;
 #[cfg(feature = "data")]
 pub mod resources;
+#[cfg(feature = "data")]
+pub mod route;
 mod schema;
 mod source;
 mod data_api;

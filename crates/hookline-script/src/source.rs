@@ -63,11 +63,11 @@ impl ScriptSource {
     }
 
     /// A body-style script from inline code.
-    pub fn body(name: impl Into<Arc<str>>, code: impl Into<Arc<str>>, role: HookPhase) -> Self {
+    pub fn body(name: impl Into<Arc<str>>, code: impl Into<Arc<str>>, phase: HookPhase) -> Self {
         ScriptSource {
             name: name.into(),
             code: code.into(),
-            style: Style::Body(role),
+            style: Style::Body(phase),
         }
     }
 

@@ -323,7 +323,7 @@ fn instrument(data: &Data, routes: &[Arc<Route>]) -> Metrics {
         }
     }
     for route in routes {
-        for pipeline in route.pipelines.values() {
+        for pipeline in route.pipelines.values().map(|p| p.pipeline()) {
             pipeline.before().intercept(timing.clone());
             pipeline.after().intercept(timing.clone());
         }
@@ -362,7 +362,7 @@ impl AppState {
         let modules = register_hooks(&config, &data, &scripts, loaded.modules)?;
         let mut routes = Vec::new();
         for (i, parts) in loaded.routes.into_iter().enumerate() {
-            let route = Route::build(parts, &pool, &scripts).map_err(|e| {
+            let route = Route::build(parts, &scripts).map_err(|e| {
                 invalid(
                     &config,
                     &KeyPath::new().key("routes").index(i),

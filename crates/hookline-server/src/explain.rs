@@ -64,7 +64,8 @@ impl AppState {
             out.push('\n');
         }
         for route in routes {
-            for (method, pipeline) in &route.pipelines {
+            for (method, route_pipeline) in &route.pipelines {
+                let pipeline = route_pipeline.pipeline();
                 let policies = pipeline.policies();
                 let (runs, failures) = (policies.after_runs, policies.after_failures);
                 let _ = writeln!(

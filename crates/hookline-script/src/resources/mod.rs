@@ -67,9 +67,9 @@ use hookline::{AsyncTap, Flow, Hook, RegisterError, Tap, TapError, TapHandle, Ta
 use hookline_data::{Actor, Data, DataError, HookPoint, HookRef, Resource, WeakData};
 use serde_json::{Map, Value, json};
 
+use crate::data_api::TableApi;
 use crate::pool::ScriptPool;
 use crate::source::Script;
-use crate::data_api::TableApi;
 use crate::tap::{ScriptOutcome, ScriptTap};
 
 pub use data_api::DataTables;
@@ -194,6 +194,11 @@ impl ResourceScripts {
             }
         };
         Ok(Binding { hook, tap })
+    }
+
+    /// The script pool.
+    pub fn pool(&self) -> &ScriptPool {
+        &self.pool
     }
 
     /// The data API for scripts running for `actor`: the resources' own flows (access checks

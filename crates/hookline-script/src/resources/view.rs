@@ -302,4 +302,3 @@ impl<C: ScriptView> Lend for Viewed<'_, C> {
             .map_err(|e| ContextError::invalid(e.to_string()))
     }
 }
-
