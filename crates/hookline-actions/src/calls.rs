@@ -1,5 +1,5 @@
 //! The calls that may run the action — `run`, `beckon`, `watch`, `read` — and their concurrency
-//! rules (design § 2, Pullstate's semantics):
+//! rules (Pullstate's semantics):
 //!
 //! - `beckon`, `watch`, `read` and `run` with `respect_cache` share one run in flight per key:
 //!   they start one only when the key is idle (the decision is made under the cache lock), and

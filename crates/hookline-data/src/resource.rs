@@ -211,8 +211,8 @@ impl ResourceInner {
 /// A resource of a [`Data`] set: its hooks, and the flows that run them.
 ///
 /// Cheap to clone. Flows take the [`Actor`] they run for; every one checks access first, then
-/// runs the hooks of design § 3 around the database work. No flow writes without running the
-/// resource's hooks.
+/// runs its hooks around the database work, in the order of the crate docs' flow table. No
+/// flow writes without running the resource's hooks.
 #[derive(Clone)]
 pub struct Resource {
     pub(crate) inner: Arc<ResourceInner>,

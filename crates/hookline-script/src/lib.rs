@@ -86,8 +86,8 @@
 //! sends nothing.
 //!
 //! What a returned value does depends on the script's [`HookPhase`]:
-//! - [`HookPhase::Pre`] (a pre-hook): a value other than `undefined` short-circuits the hook with it
-//!   ([`Flow::Return`](hookline::Flow::Return)); a bare `return;` continues;
+//! - [`HookPhase::Pre`] (a pre-hook): a value other than `undefined` short-circuits the hook
+//!   with it ([`Flow::Return`](hookline::Flow::Return)); a bare `return;` continues;
 //! - [`HookPhase::Post`] (a post-hook): the value replaces `@DATA`, and the next script sees it.
 //!
 //! ## Contexts
@@ -101,6 +101,15 @@
 //!   input and `share`; post-hooks also see `data`, `statusCode` and `error`, and can replace
 //!   `data` on the success path, never the error (Enfyra's route pipeline).
 //!
+//! ## Resources and routes (feature `data`)
+//!
+//! With the `data` feature, `resources` binds function-style scripts to the hook points of
+//! `hookline-data` resources in one call (`ResourceScripts::bind`), with the resources' own
+//! flows as their data API, and `route` runs Enfyra's route pipeline of body-style scripts
+//! (`RoutePipeline`). Their hooks' records travel to the scripts as rows and come back patched
+//! in place, without a JSON object per row: a cheaper path than [`ScriptContext`]'s, kept
+//! private to this crate.
+//!
 //! JavaScript has one number type, so QuickJS writes `3.0` as `3`. Values come back with their
 //! types: by a [`Schema`] of column types where one is declared
 //! ([`JsonContext::with_schema`]), else by keeping the number kind each value came in with
@@ -109,11 +118,12 @@
 //! ## The data API
 //!
 //! The host hands scripts their data access as an `Arc<dyn` [`TableApi`]`>`: `find`, `create`,
-//! `update`, `delete` over JSON records, answering Enfyra's `{ data: [records] }`. A call
+//! `update`, `delete` over [`Record`]s, answering Enfyra's `{ data: [records] }`; a `find`
+//! arrives as a [`FindQuery`] holding the shared [`Query`](types::Query). A call
 //! travels from the worker back to the task that called the hook, which awaits the API, so the
 //! API may use the caller's async resources (a database pool, a transaction). [`MemoryTables`]
-//! is an in-memory implementation for prototypes, tests and demos; the SQL one belongs to the
-//! data layer.
+//! is an in-memory implementation for prototypes, tests and demos; the SQL one is
+//! `resources::DataTables` (feature `data`).
 //!
 //! ## The sandbox
 //!

@@ -1,4 +1,4 @@
-//! [`Pipeline`]: before-taps → handler → after-taps, with the policies of design § 1.
+//! [`Pipeline`]: before-taps → handler → after-taps, with per-pipeline policies (when after-taps run, what their failures do).
 //!
 //! - Before-taps ([`Before`]) may change the input, put typed values into the [`Share`] map,
 //!   short-circuit with an output ([`Flow::Return`]), or reject.
