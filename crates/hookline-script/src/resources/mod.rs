@@ -68,8 +68,9 @@ use hookline_data::{Actor, Data, DataError, HookPoint, HookRef, Resource, WeakDa
 use serde_json::{Map, Value, json};
 
 use crate::data_api::TableApi;
+use crate::error::ScriptError;
 use crate::pool::ScriptPool;
-use crate::source::Script;
+use crate::source::{Script, ScriptSource, Style};
 use crate::tap::{ScriptOutcome, ScriptTap};
 
 pub use data_api::DataTables;
@@ -133,6 +134,9 @@ pub enum BindError {
     /// The hook refused the tap (a name taken, an unknown `before`/`after` name, …).
     #[error(transparent)]
     Register(#[from] RegisterError),
+    /// A script file could not be read or compiled ([`ResourceScripts::bind_files`]).
+    #[error(transparent)]
+    Script(#[from] ScriptError),
 }
 
 impl ResourceScripts {
@@ -162,6 +166,38 @@ impl ResourceScripts {
         let resource = data.resource(resource)?;
         let binding = self.binding(&resource, point, scripts)?;
         Ok(binding.register(tap)?)
+    }
+
+    /// Reads function-style script files, compiles them on the pool, and binds them as
+    /// [`bind`](ResourceScripts::bind) does: one tap, the files in order. A file that does not
+    /// read or compile is [`BindError::Script`], located in the file, and nothing is bound.
+    ///
+    /// ```no_run
+    /// # async fn f(scripts: hookline_script::resources::ResourceScripts) -> Result<(), Box<dyn std::error::Error>> {
+    /// use hookline_data::HookPoint;
+    /// scripts
+    ///     .bind_files(
+    ///         "apartments",
+    ///         &"create.before_save".parse::<HookPoint>()?,
+    ///         "apartment-rules",
+    ///         ["hooks/set_realtor.js", "hooks/check_price.js"],
+    ///     )
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn bind_files<P: AsRef<std::path::Path>>(
+        &self,
+        resource: &str,
+        point: &HookPoint,
+        tap: impl Into<Tap>,
+        files: impl IntoIterator<Item = P>,
+    ) -> Result<TapHandle, BindError> {
+        let mut scripts = Vec::new();
+        for file in files {
+            let source = ScriptSource::read(file, Style::Function)?;
+            scripts.push(self.pool.load(source).await?);
+        }
+        self.bind(resource, point, tap, scripts)
     }
 
     /// Prepares the registration of `scripts` on `resource`'s hook at `point`:
