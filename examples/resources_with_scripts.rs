@@ -118,7 +118,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let scripts = ResourceScripts::new(&pool, &data);
     scripts.bind(
         "apartments",
-        &HookPoint::CreateBeforeSave,
+        &HookPoint::CreateBefore,
         "set-realtor",
         [set_realtor],
     )?;
@@ -127,11 +127,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     scripts.bind("apartments", &list_before, "own-rows", [own_rows])?;
     scripts.bind(
         "apartments",
-        &HookPoint::EditBeforeSave,
+        &HookPoint::EditBefore,
         "own-record-only",
         [own_record_only],
     )?;
-    for point in [HookPoint::CreateAfterSave, HookPoint::EditAfterSave] {
+    for point in [HookPoint::CreateAfter, HookPoint::EditAfter] {
         scripts.bind("apartments", &point, "audit", [audit.clone()])?;
     }
 
@@ -265,7 +265,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(refused.status(), 403);
 
     println!("5. explain() of the hook at create.before_save:");
-    let explain = apartments.hook(&HookPoint::CreateBeforeSave)?.explain();
+    let explain = apartments.hook(&HookPoint::CreateBefore)?.explain();
     print!("{explain}");
     assert_eq!(explain.names(), ["set-realtor"]);
     assert!(

@@ -8,11 +8,11 @@ use std::sync::{Arc, Weak};
 use hookline::transaction::Transactions;
 use tokio::sync::{Mutex, MutexGuard};
 
+use crate::ddl;
 use crate::error::DataError;
 use crate::resource::{Child, Resource, ResourceInner};
 use crate::schema::ResourceDef;
 use crate::source::{Backend, DataSource, SQLITE_BUSY_TIMEOUT};
-use crate::ddl;
 use crate::transaction::{self, SqlWrites};
 
 struct DataInner {

@@ -99,6 +99,7 @@ mod access;
 mod actor;
 mod coerce;
 mod data;
+mod ddl;
 mod decode;
 mod error;
 mod hooks;
@@ -107,24 +108,23 @@ mod resource;
 mod schema;
 mod source;
 mod statement;
-mod ddl;
 pub mod transaction;
 mod write;
 
-pub use access::{Operation, Allowed, AllowedActions, Predicate};
+pub use access::{Allowed, AllowedActions, Operation, Predicate};
 pub use actor::Actor;
 pub use data::{Data, DataBuilder, WeakData};
 pub use error::DataError;
-pub use hooks::{
-    CreateContext, DeleteContext, DropdownHooks, EditContext, HookPoint, HookRef, ReadHooks,
-    ReadRequest, ReadResponse, ResourceHooks, SaveHooks, UnknownHookPoint,
-};
+pub use hookline_types::Record;
 pub use hookline_types::{
     Aggregate, AggregateFn, Condition, ConversionError, Direction, Filter, Operator, Query,
     QueryError, Sort, Source, escape_like,
 };
+pub use hooks::{
+    CreateContext, DeleteContext, DropdownHooks, EditContext, HookPoint, HookRef, ReadHooks,
+    ReadRequest, ReadResponse, ResourceHooks, SaveHooks, UnknownHookPoint,
+};
 pub use read::Page;
-pub use hookline_types::Record;
 pub use resource::Resource;
 pub use schema::{Column, ColumnType, Fill, Foreign, OnDelete, ResourceDef};
 pub use source::{Backend, DataSource, Session};

@@ -5,11 +5,10 @@
 //! primary key, column options that fit together). Cross-resource checks (foreign resources
 //! exist) happen when the set of resources is built ([`crate::DataBuilder`]).
 
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::access::{Operation, Allowed, AllowedActions};
+use crate::access::{Allowed, AllowedActions, Operation};
 use crate::error::DataError;
 pub use hookline_types::ColumnType;
 

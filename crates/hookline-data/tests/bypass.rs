@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use common::{Demo, id, rec};
 use hookline::transaction::DiffAction;
 use hookline::{Flow, TapError};
-use hookline_data::{Operation, Aggregate, Allowed, DataError, DataSource, Query, Source};
+use hookline_data::{Aggregate, Allowed, DataError, DataSource, Operation, Query, Source};
 use serde_json::{Value, json};
 
 on_both_backends!(

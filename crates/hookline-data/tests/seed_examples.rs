@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{Demo, id, rec};
 use hookline::{Flow, TapError};
-use hookline_data::{Operation, Allowed, DataError, DataSource, Filter, Query, ResourceDef};
+use hookline_data::{Allowed, DataError, DataSource, Filter, Operation, Query, ResourceDef};
 use serde_json::{Value, json};
 
 on_both_backends!(

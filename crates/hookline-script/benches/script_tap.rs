@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 use hookline::{Flow, Hook};
-use hookline_script::{JsonContext, PoolConfig, HookPhase, ScriptPool, ScriptSource, ScriptTap};
+use hookline_script::{HookPhase, JsonContext, PoolConfig, ScriptPool, ScriptSource, ScriptTap};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 

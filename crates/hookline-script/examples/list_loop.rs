@@ -84,7 +84,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "scripts",
             scripts,
         )?;
-        let hook = data.resource("items")?.hooks().list.after_datasource_response.clone();
+        let hook = data
+            .resource("items")?
+            .hooks()
+            .list
+            .after_datasource_response
+            .clone();
         let mut ctx = context();
         // The first call compiles nothing (load did) but warms the worker's caches.
         hook.call(&mut ctx).await?;

@@ -679,8 +679,13 @@ mod tests {
         );
         let one = |column: &str, value: Value| Record::from_iter([(column, value)]);
         assert!(t.create_now("items", one("id", json!(2.0))).is_err());
-        assert!(t.update_now("items", json!(1), one("id", json!(9))).is_err());
-        let updated = t.update_now("items", json!(1), one("price", json!(7))).unwrap();
+        assert!(
+            t.update_now("items", json!(1), one("id", json!(9)))
+                .is_err()
+        );
+        let updated = t
+            .update_now("items", json!(1), one("price", json!(7)))
+            .unwrap();
         assert_eq!(updated.get_i64("price"), Some(7));
         let deleted = t.delete_now("items", json!(1)).unwrap();
         assert_eq!(deleted.get_str("name"), Some("a"));

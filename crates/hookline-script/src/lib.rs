@@ -185,6 +185,7 @@ mod pipeline;
 mod pool;
 // The one module with `unsafe` code (the workspace denies it): direct QuickJS calls for
 // converting hook contexts, each with its ownership rule written down.
+mod data_api;
 mod raw;
 #[cfg(feature = "data")]
 pub mod resources;
@@ -192,17 +193,16 @@ pub mod resources;
 pub mod route;
 mod schema;
 mod source;
-mod data_api;
 mod tap;
 mod worker;
 
 pub use context::{JsonContext, ScriptContext};
+pub use data_api::{FindQuery, MemoryTables, TableApi, TableError};
 pub use error::{ContextError, Limit, Location, ScriptError};
+/// The shared vocabulary: records, column types, queries and filters (`hookline-types`).
+pub use hookline_types::{self as types, Record};
 pub use pipeline::ScriptShare;
 pub use pool::{PoolConfig, ScriptPool};
 pub use schema::{ColumnType, Schema, keep_number_kinds};
 pub use source::{HookPhase, Script, ScriptSource, Style};
-pub use data_api::{FindQuery, MemoryTables, TableApi, TableError};
-/// The shared vocabulary: records, column types, queries and filters (`hookline-types`).
-pub use hookline_types::{self as types, Record};
 pub use tap::{ScriptOutcome, ScriptTap};

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::lend::Lent;
 use crate::error::ScriptError;
+use crate::lend::Lent;
 use crate::source::{Script, ScriptSource};
 use crate::tap::ScriptTap;
 use crate::worker::{self, Inline, Job};

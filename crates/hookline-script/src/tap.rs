@@ -16,11 +16,11 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::context::ScriptContext;
-use crate::lend::{Lend, Lent, RecordsBack, Returned};
+use crate::data_api::{TableApi, TableError, TableRequest};
 use crate::error::{ContextError, Limit, ScriptError};
+use crate::lend::{Lend, Lent, RecordsBack, Returned};
 use crate::pool::ScriptPool;
 use crate::source::Script;
-use crate::data_api::{TableApi, TableError, TableRequest};
 use crate::worker::{CallJob, CallOutput, Event, Inline, Job};
 
 /// How a tap's scripts ended, when none failed.
@@ -304,11 +304,7 @@ where
 /// Hands lent values and records back to `ctx`: the records first, then the values, as the
 /// scripts left them (`changed`) or as they were lent. Both are handed back even if the first
 /// fails; the first error is returned.
-fn restore<C: Lend + ?Sized>(
-    ctx: &mut C,
-    lent: Lent,
-    changed: bool,
-) -> Result<(), ContextError> {
+fn restore<C: Lend + ?Sized>(ctx: &mut C, lent: Lent, changed: bool) -> Result<(), ContextError> {
     let Lent {
         values, records, ..
     } = lent;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use hookline::{AfterFailures, AfterRuns, Flow, Hook, Origin, Pipeline, Share, TapError};
 use hookline_script::{
-    JsonContext, MemoryTables, PoolConfig, HookPhase, Script, ScriptError, ScriptOutcome, ScriptPool,
-    Record, ScriptShare, ScriptSource, ScriptTap, Style, TableApi,
+    HookPhase, JsonContext, MemoryTables, PoolConfig, Record, Script, ScriptError, ScriptOutcome,
+    ScriptPool, ScriptShare, ScriptSource, ScriptTap, Style, TableApi,
 };
 use serde_json::{Value, json};
 
@@ -26,7 +26,8 @@ async fn seed_script(pool: &ScriptPool, file: &str) -> Script {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/scripts/seed_002")
         .join(file);
-    let source = ScriptSource::read(&path, Style::Body(HookPhase::Post)).expect("the seed script reads");
+    let source =
+        ScriptSource::read(&path, Style::Body(HookPhase::Post)).expect("the seed script reads");
     pool.load(source)
         .await
         .unwrap_or_else(|e| panic!("{file} loads: {e}"))
@@ -537,7 +538,13 @@ async fn post_hooks_on_the_error_path_see_the_error_but_cannot_replace_it() {
 #[tokio::test]
 async fn share_must_stay_an_object() {
     let pool = pool();
-    let breaks = body(&pool, "breaks_share.js", "@SHARE = 'oops';", HookPhase::Post).await;
+    let breaks = body(
+        &pool,
+        "breaks_share.js",
+        "@SHARE = 'oops';",
+        HookPhase::Post,
+    )
+    .await;
     let route: Pipeline<JsonContext, Value> = Pipeline::new("GET /x");
     route
         .after()

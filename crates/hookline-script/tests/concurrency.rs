@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use hookline::{Flow, Hook};
 use hookline_script::{
-    JsonContext, MemoryTables, PoolConfig, HookPhase, ScriptPool, ScriptSource, ScriptTap,
+    HookPhase, JsonContext, MemoryTables, PoolConfig, ScriptPool, ScriptSource, ScriptTap,
 };
 use serde_json::{Value, json};
 use support::Gate;

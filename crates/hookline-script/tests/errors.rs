@@ -3,7 +3,7 @@
 //! bytes.
 
 use hookline_script::{
-    JsonContext, PoolConfig, HookPhase, ScriptError, ScriptPool, ScriptSource, Style,
+    HookPhase, JsonContext, PoolConfig, ScriptError, ScriptPool, ScriptSource, Style,
 };
 use serde_json::json;
 
@@ -13,7 +13,10 @@ fn pool() -> ScriptPool {
 
 /// Loads a body-style script and runs it; the error's location as text.
 async fn body_error(pool: &ScriptPool, name: &str, code: &str) -> String {
-    let error = match pool.load(ScriptSource::body(name, code, HookPhase::Post)).await {
+    let error = match pool
+        .load(ScriptSource::body(name, code, HookPhase::Post))
+        .await
+    {
         Err(error) => error,
         Ok(script) => {
             let mut ctx = JsonContext::new().with("data", json!({}));

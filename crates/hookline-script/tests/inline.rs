@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookline_script::{
-    JsonContext, Limit, MemoryTables, PoolConfig, HookPhase, ScriptOutcome, ScriptPool, ScriptSource,
-    ScriptTap,
+    HookPhase, JsonContext, Limit, MemoryTables, PoolConfig, ScriptOutcome, ScriptPool,
+    ScriptSource, ScriptTap,
 };
 use serde_json::json;
 use support::{Gate, Signalling};

@@ -133,7 +133,7 @@ async fn the_data_api_runs_the_flows_as_the_caller_with_the_script_role() {
     scripts
         .bind(
             "apartments",
-            &HookPoint::CreateAfterSave,
+            &HookPoint::CreateAfter,
             "audit",
             [write_audit],
         )
@@ -190,7 +190,7 @@ async fn taps_hold_the_data_set_weakly() {
     let err = scripts
         .bind("apartments", &HookPoint::ListAfter, "late", [noop])
         .unwrap_err();
-    assert!(matches!(err, BindError::Data(_)), "{err}");
+    assert!(matches!(err, BindError::Closed), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,7 +244,7 @@ async fn bad_points_names_and_files_are_refused_before_anything_is_registered() 
     let err = scripts
         .bind_files(
             "apartments",
-            &HookPoint::CreateBeforeSave,
+            &HookPoint::CreateBefore,
             "files",
             [&good, &broken],
         )
@@ -264,7 +264,7 @@ async fn bad_points_names_and_files_are_refused_before_anything_is_registered() 
     assert_eq!(explained.taps().len(), 0, "{explained}");
 
     scripts
-        .bind_files("apartments", &HookPoint::CreateBeforeSave, "files", [&good])
+        .bind_files("apartments", &HookPoint::CreateBefore, "files", [&good])
         .await
         .unwrap();
     let stored = data

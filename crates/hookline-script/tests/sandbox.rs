@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use hookline::BoxFuture;
 use hookline_script::{
-    FindQuery, JsonContext, Limit, PoolConfig, Record, HookPhase, Script, ScriptError, ScriptOutcome,
-    ScriptPool, ScriptSource, ScriptTap, TableApi, TableError,
+    FindQuery, HookPhase, JsonContext, Limit, PoolConfig, Record, Script, ScriptError,
+    ScriptOutcome, ScriptPool, ScriptSource, ScriptTap, TableApi, TableError,
 };
 use serde_json::{Value, json};
 use support::Signalling;

@@ -85,7 +85,13 @@ impl AppState {
 fn write_explain(out: &mut String, label: &str, explain: &Explain, format: ExplainFormat) {
     match format {
         ExplainFormat::Text => {
-            let _ = write!(out, "  {label}: {explain}");
+            // The hook's header under the resource or route, its taps one level deeper.
+            let text = explain.to_string();
+            let mut lines = text.lines();
+            let _ = writeln!(out, "  {label}: {}", lines.next().unwrap_or_default());
+            for line in lines {
+                let _ = writeln!(out, "  {line}");
+            }
         }
         ExplainFormat::Mermaid => {
             let _ = writeln!(out, "%% {label}\n{}", explain.mermaid());

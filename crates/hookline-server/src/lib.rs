@@ -142,8 +142,15 @@ pub use config::{
 pub use demo::{DEMO_LOGIN, DEMO_PASSWORD};
 pub use error::{ApiError, ErrorBody};
 pub use explain::{ExplainFormat, UnknownTarget};
+/// The engine (`Flow`, `TapError`, `Tap`, …).
+pub use hookline as engine;
+/// The data layer the server is built on, for native taps on its resources
+/// (`state.data().resource("x")?.hooks()…`) without a dependency of your own.
+pub use hookline_data as data;
 /// The hook points `[hooks.<resource>]` keys name (defined by `hookline-data`).
 pub use hookline_data::HookPoint;
+/// The script layer the server is built on (pools, script hooks bound to resources).
+pub use hookline_script as script;
 /// Whether a `[[global_hooks]]` entry runs before or after the handler (defined by
 /// `hookline-script`).
 pub use hookline_script::HookPhase;

@@ -55,7 +55,10 @@ async fn every_hook_point_round_trips_through_config_explain_and_metrics() {
     let keys: Vec<HookPoint> = config.hooks["items"].keys().cloned().collect();
     let mut sorted = points.clone();
     sorted.sort();
-    assert_eq!(keys, sorted, "each key parses back to the point that wrote it");
+    assert_eq!(
+        keys, sorted,
+        "each key parses back to the point that wrote it"
+    );
 
     let state = AppState::build(config).await.expect("the config builds");
     let explained = state
@@ -63,7 +66,10 @@ async fn every_hook_point_round_trips_through_config_explain_and_metrics() {
         .expect("items");
     for point in &points {
         let line = format!("{point}: hook `items.{point}`: 1 tap(s)");
-        assert!(explained.contains(&line), "`{line}` is not in:\n{explained}");
+        assert!(
+            explained.contains(&line),
+            "`{line}` is not in:\n{explained}"
+        );
     }
 
     // Run every flow once, so every tap runs, and read the metrics' hook labels.
@@ -84,7 +90,12 @@ async fn every_hook_point_round_trips_through_config_explain_and_metrics() {
     .await;
     call(Method::GET, "/api/items", None).await;
     call(Method::GET, "/api/items/1", None).await;
-    call(Method::PATCH, "/api/items/1", Some(json!({ "title": "Attic" }))).await;
+    call(
+        Method::PATCH,
+        "/api/items/1",
+        Some(json!({ "title": "Attic" })),
+    )
+    .await;
     call(Method::GET, "/api/items/_dropdown/owner_id", None).await;
     call(Method::DELETE, "/api/items/1", None).await;
     let (status, metrics) = server.text("/metrics").await;

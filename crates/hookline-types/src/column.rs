@@ -69,7 +69,10 @@ impl FromStr for ColumnType {
             .find(|ty| ty.as_str() == s)
             .ok_or_else(|| {
                 let names: Vec<&str> = ColumnType::ALL.iter().map(|t| t.as_str()).collect();
-                format!("unknown column type `{s}`; expected one of: {}", names.join(", "))
+                format!(
+                    "unknown column type `{s}`; expected one of: {}",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -86,6 +89,9 @@ mod tests {
             assert_eq!(json, serde_json::Value::from(ty.as_str()));
         }
         let err = "number".parse::<ColumnType>().unwrap_err();
-        assert!(err.contains("`number`") && err.contains("timestamp"), "{err}");
+        assert!(
+            err.contains("`number`") && err.contains("timestamp"),
+            "{err}"
+        );
     }
 }

@@ -55,7 +55,10 @@ impl Condition {
             Operator::Lte => matches!(compare(value, arg), Some(Ordering::Less | Ordering::Equal)),
             Operator::Gt => compare(value, arg) == Some(Ordering::Greater),
             Operator::Gte => {
-                matches!(compare(value, arg), Some(Ordering::Greater | Ordering::Equal))
+                matches!(
+                    compare(value, arg),
+                    Some(Ordering::Greater | Ordering::Equal)
+                )
             }
             Operator::In => list().iter().any(|option| same(value, option)),
             Operator::NotIn => !list().iter().any(|option| same(value, option)),

@@ -203,8 +203,32 @@ impl PartialEq for Record {
 }
 
 impl fmt::Debug for Record {
+    /// The columns with their values as JSON: `{"id": 1, "title": "Loft"}`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.iter()).finish()
+        struct Json<'a>(&'a Value);
+        impl fmt::Debug for Json<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(self.0, f)
+            }
+        }
+        f.debug_map()
+            .entries(self.iter().map(|(column, value)| (column, Json(value))))
+            .finish()
+    }
+}
+
+impl fmt::Display for Record {
+    /// The record as a JSON object, columns in order.
+    ///
+    /// ```
+    /// use hookline_types::Record;
+    /// let loft = Record::from_iter([("id", serde_json::json!(1)), ("title", "Loft".into())]);
+    /// assert_eq!(loft.to_string(), r#"{"id":1,"title":"Loft"}"#);
+    /// assert_eq!(format!("{loft:?}"), r#"{"id": 1, "title": "Loft"}"#);
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = serde_json::to_string(self).map_err(|_| fmt::Error)?;
+        f.write_str(&text)
     }
 }
 
@@ -375,10 +399,7 @@ mod tests {
         assert_eq!(r.remove("m"), None);
         assert!(!r.contains("m") && r.contains("z") && r.len() == 3);
         assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"a":4,"z":5,"b":6}"#);
-        assert_eq!(
-            format!("{r:?}"),
-            r#"{"a": Number(4), "z": Number(5), "b": Number(6)}"#
-        );
+        assert_eq!(format!("{r:?}"), r#"{"a": 4, "z": 5, "b": 6}"#);
     }
 
     #[test]

@@ -26,12 +26,14 @@ macro_rules! flow_points {
         /// A hook point of a resource: where in its flows a tap runs.
         ///
         /// Written (in configs, errors, `explain`) as `<flow>.<hook>`, or
-        /// `dropdown_list.<column>.<hook>` for the dropdown list of a foreign-key column.
+        /// `dropdown_list.<column>.<hook>` for the dropdown list of a foreign-key column. The
+        /// variants are named `<Flow>Before` and `<Flow>After`: `CreateBefore` is
+        /// `create.before_save`, `ListAfter` is `list.after_datasource_response`.
         ///
         /// ```
         /// use hookline_data::HookPoint;
         ///
-        /// assert_eq!("create.before_save".parse(), Ok(HookPoint::CreateBeforeSave));
+        /// assert_eq!("create.before_save".parse(), Ok(HookPoint::CreateBefore));
         /// let point: HookPoint = "dropdown_list.realtor_id.after_datasource_response".parse()?;
         /// assert_eq!(point, HookPoint::DropdownAfter("realtor_id".into()));
         /// assert_eq!(point.to_string(), "dropdown_list.realtor_id.after_datasource_response");
@@ -81,17 +83,17 @@ flow_points! {
     /// `show.after_datasource_response`: may change the record.
     ShowAfter => show.after_datasource_response: ReadResponse,
     /// `create.before_save`: may change the record, or reject.
-    CreateBeforeSave => create.before_save: Create,
+    CreateBefore => create.before_save: Create,
     /// `create.after_save`: after the commit.
-    CreateAfterSave => create.after_save: Create,
+    CreateAfter => create.after_save: Create,
     /// `edit.before_save`: may change the updates, or reject.
-    EditBeforeSave => edit.before_save: Edit,
+    EditBefore => edit.before_save: Edit,
     /// `edit.after_save`: after the commit.
-    EditAfterSave => edit.after_save: Edit,
+    EditAfter => edit.after_save: Edit,
     /// `delete.before_save`: may reject.
-    DeleteBeforeSave => delete.before_save: Delete,
+    DeleteBefore => delete.before_save: Delete,
     /// `delete.after_save`: after the commit.
-    DeleteAfterSave => delete.after_save: Delete,
+    DeleteAfter => delete.after_save: Delete,
 }
 
 const DROPDOWN: &str = "dropdown_list.";

@@ -47,7 +47,7 @@
 //!     .await?;
 //!
 //! let scripts = ResourceScripts::new(&pool, &data);
-//! scripts.bind("apartments", &HookPoint::CreateBeforeSave, "set-realtor", [set_realtor])?;
+//! scripts.bind("apartments", &HookPoint::CreateBefore, "set-realtor", [set_realtor])?;
 //!
 //! let apartments = data.resource("apartments")?;
 //! let record = Record::try_from(json!({ "title": "Loft", "realtor_id": 99 }))?;
@@ -134,6 +134,9 @@ pub enum BindError {
     /// The hook refused the tap (a name taken, an unknown `before`/`after` name, …).
     #[error(transparent)]
     Register(#[from] RegisterError),
+    /// The data set is gone: every [`Data`] handle to it was dropped.
+    #[error("the data set is closed")]
+    Closed,
     /// A script file could not be read or compiled ([`ResourceScripts::bind_files`]).
     #[error(transparent)]
     Script(#[from] ScriptError),
@@ -160,9 +163,7 @@ impl ResourceScripts {
         tap: impl Into<Tap>,
         scripts: impl IntoIterator<Item = Script>,
     ) -> Result<TapHandle, BindError> {
-        let data = self.data.upgrade().ok_or(DataError::UnknownResource {
-            resource: resource.to_owned(),
-        })?;
+        let data = self.data.upgrade().ok_or(BindError::Closed)?;
         let resource = data.resource(resource)?;
         let binding = self.binding(&resource, point, scripts)?;
         Ok(binding.register(tap)?)

@@ -13,8 +13,8 @@ use rquickjs::allocator::RustAllocator;
 use rquickjs::context::EvalOptions;
 use rquickjs::{Context, Ctx, Function, Module, Persistent, Runtime, Value};
 
-use crate::lend::Lent;
 use crate::error::{Limit, ScriptError};
+use crate::lend::Lent;
 use crate::pool::PoolConfig;
 use crate::raw::{Parts, Quickjs};
 use crate::source::{Script, ScriptInner, Style};

@@ -9,8 +9,8 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
-use crate::lend::Lent;
 use crate::error::{Limit, ScriptError};
+use crate::lend::Lent;
 use crate::pool::PoolConfig;
 use crate::source::Script;
 

@@ -41,11 +41,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::lend::Lent;
+use crate::data_api::{TableError, TableRequest};
 use crate::error::ScriptError;
+use crate::lend::Lent;
 use crate::pool::PoolConfig;
 use crate::source::Script;
-use crate::data_api::{TableError, TableRequest};
 
 use engine::{Engine, guarded};
 use state::CallState;

@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use rquickjs::promise::PromiseState;
 use rquickjs::{Ctx, Function, Object, Value};
 
-use crate::lend::{Lent, RecordsBack};
 use crate::convert::{self, Read, ToJson};
 use crate::error::ScriptError;
+use crate::lend::{Lent, RecordsBack};
 use crate::pool::PoolConfig;
 use crate::raw::{self, Atoms, Built};
 use crate::source::{HookPhase, Script, ScriptInner, Style};
