@@ -4,22 +4,20 @@
 //! describe it all as OpenAPI. [`AppState::build`] is the entry point; [`BuildError`] says what
 //! stopped it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use hookline::{Module, ModuleScope, Modules, RegisterError};
-use hookline_data::{Allowed, Data, DataError, DataSource, ResourceDef};
+use hookline_data::{Allowed, Data, DataError, DataSource, HookPoint, ResourceDef};
 use hookline_script::resources::{Binding, ResourceScripts};
 use hookline_script::{HookPhase, PoolConfig, Script, ScriptError, ScriptPool, Style};
 
 use crate::auth::{Auth, AuthError};
-use hookline_data::HookPoint;
-
-use crate::config::{Config, HookScripts, ModuleConfig, RouteConfig};
+use crate::config::{Config, HookScripts, RouteConfig};
 use crate::locate::KeyPath;
 use crate::metrics::Metrics;
-use crate::routes::{Route, RouteHook, RouteParts, route_style};
+use crate::routes::{Route, RouteHook, RouteParts};
 use crate::seed;
 use crate::state::{AppState, StateInner};
 use crate::validate::{Problem, Problems};
@@ -142,7 +140,7 @@ struct ConfigModule<'a> {
     path: KeyPath,
     name: &'a str,
     depends_on: &'a [String],
-    hooks: &'a std::collections::BTreeMap<String, HookScripts>,
+    hooks: &'a BTreeMap<String, HookScripts>,
 }
 
 /// `[hooks]` as the root module, then `[[modules]]` in config order.
@@ -157,7 +155,7 @@ fn config_modules(config: &Config) -> Vec<ConfigModule<'_>> {
         .modules
         .iter()
         .enumerate()
-        .map(|(i, module): (usize, &ModuleConfig)| ConfigModule {
+        .map(|(i, module)| ConfigModule {
             path: KeyPath::new().key("modules").index(i).key("hooks"),
             name: &module.name,
             depends_on: &module.depends_on,
@@ -244,7 +242,10 @@ async fn load_scripts(config: &Config, pool: &ScriptPool) -> Result<Loaded, Buil
     for (i, hook) in config.global_hooks.iter().enumerate() {
         let is_post = hook.phase == HookPhase::Post;
         let path = KeyPath::new().key("global_hooks").index(i).key("script");
-        if let Some(script) = loader.load(&path, &hook.script, route_style(is_post)).await {
+        if let Some(script) = loader
+            .load(&path, &hook.script, Style::Body(hook.phase))
+            .await
+        {
             let hook = RouteHook {
                 name: hook.name.clone().unwrap_or_else(|| hook.script.clone()),
                 priority: hook.priority,
@@ -424,18 +425,22 @@ async fn load_route(
     route: &RouteConfig,
 ) -> Option<RouteParts> {
     let handler = loader
-        .load(&path.key("handler"), &route.handler, route_style(false))
+        .load(
+            &path.key("handler"),
+            &route.handler,
+            Style::Body(HookPhase::Pre),
+        )
         .await;
     let mut hooks = (Vec::new(), Vec::new());
     let mut complete = handler.is_some();
-    for (key, list, post) in [
-        ("pre_hooks", &route.pre_hooks, false),
-        ("post_hooks", &route.post_hooks, true),
+    for (key, list, phase) in [
+        ("pre_hooks", &route.pre_hooks, HookPhase::Pre),
+        ("post_hooks", &route.post_hooks, HookPhase::Post),
     ] {
         for (j, hook) in list.iter().enumerate() {
             let script_path = path.key(key).index(j).key("script");
             match loader
-                .load(&script_path, &hook.script, route_style(post))
+                .load(&script_path, &hook.script, Style::Body(phase))
                 .await
             {
                 Some(script) => {
@@ -445,7 +450,10 @@ async fn load_route(
                         methods: hook.methods.clone(),
                         script,
                     };
-                    if post { &mut hooks.1 } else { &mut hooks.0 }.push(hook);
+                    match phase {
+                        HookPhase::Pre => hooks.0.push(hook),
+                        HookPhase::Post => hooks.1.push(hook),
+                    }
                 }
                 None => complete = false,
             }

@@ -7,23 +7,13 @@
 use std::collections::BTreeMap;
 
 use hookline::{RegisterError, Tap};
+use hookline_script::Script;
 use hookline_script::resources::ResourceScripts;
 pub(crate) use hookline_script::route::RouteInput;
 use hookline_script::route::RoutePipeline;
-use hookline_script::{HookPhase, Script, Style};
 use serde_json::Value;
 
 use crate::config::Method;
-
-/// The style of a route script: handlers and pre-hooks short-circuit with their return value,
-/// post-hooks replace `@DATA` with it.
-pub(crate) fn route_style(post: bool) -> Style {
-    Style::Body(if post {
-        HookPhase::Post
-    } else {
-        HookPhase::Pre
-    })
-}
 
 /// A pre- or post-hook, ready to register.
 #[derive(Clone)]

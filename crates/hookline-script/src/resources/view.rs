@@ -260,7 +260,7 @@ impl ScriptView for ReadResponse {
     }
 }
 
-/// A hook context handed to scripts: [`Lend::lend_script`] moves the records they may
+/// A hook context handed to scripts: [`Lend::lend_records`] moves the records they may
 /// change to the worker instead of copying them. If the call is dropped midway (the tap's
 /// timeout), they are lost with it, and the hook call fails with the timeout.
 pub(crate) struct Viewed<'a, C>(pub(crate) &'a mut C);
