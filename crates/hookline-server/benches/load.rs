@@ -35,6 +35,11 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+#[path = "support/workload.rs"]
+mod workload;
+
+use workload::{LIST_PATH, LOGIN, PASSWORD, SCRIPTS, Variant, config_toml};
+
 type Fallible<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
 /// wrk's threads and connections.
@@ -52,172 +57,8 @@ const CONNECTIONS: &str = "16";
 const MEASURE: &str = "1s";
 const WARM_UP: &str = "1s";
 const ROUNDS: usize = 30;
-/// Rows seeded into `items` (the list asks for the first 20).
-const SEEDED: usize = 24;
-const LIST_PATH: &str = "/api/items?limit=20&sort=id";
 const CREATE_BODY: &str =
     r#"{"title":"  Bench flat  ","price":1200.0,"square_meters":48.0,"country":"ua"}"#;
-const LOGIN: &str = "bench@hookline.dev";
-const PASSWORD: &str = "bench-password";
-
-/// The function-style scripts: the same work as the native taps of [`native_taps`].
-const SCRIPTS: [(&str, &str); 6] = [
-    (
-        "list/per_m2.js",
-        "export default async ({ response }) => {\n  for (const item of response) {\n    item.price_per_m2 = item.square_meters > 0 ? item.price / item.square_meters : null;\n  }\n  return { ok: true };\n};\n",
-    ),
-    (
-        "list/country.js",
-        "export default async ({ response }) => {\n  for (const item of response) {\n    if (typeof item.country === \"string\") item.country = item.country.toUpperCase();\n  }\n  return { ok: true };\n};\n",
-    ),
-    (
-        "list/listed.js",
-        "export default async ({ response, user }) => {\n  if (user.role !== \"superadmin\" && response.some((item) => item.listed === false)) {\n    return { ok: false, error: \"unlisted items are for superadmins\", status: 403 };\n  }\n  return { ok: true };\n};\n",
-    ),
-    (
-        "create/trim.js",
-        "export default async ({ record }) => {\n  if (typeof record.title === \"string\") record.title = record.title.trim();\n  return { ok: true };\n};\n",
-    ),
-    (
-        "create/price.js",
-        "export default async ({ record }) => {\n  if (!(record.price > 0)) return { ok: false, error: \"the price must be positive\" };\n  return { ok: true };\n};\n",
-    ),
-    (
-        "create/owner.js",
-        "export default async ({ record, user }) => {\n  record.owner_id = user.id;\n  return { ok: true };\n};\n",
-    ),
-];
-
-/// Which hooks a server has on `items`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Variant {
-    None,
-    NoopTaps,
-    Native,
-    Script,
-    ScriptModules,
-}
-
-impl Variant {
-    const ALL: [Variant; 5] = [
-        Variant::None,
-        Variant::NoopTaps,
-        Variant::Native,
-        Variant::Script,
-        Variant::ScriptModules,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            Variant::None => "(a) no hooks",
-            Variant::NoopTaps => "(a') 3 native no-op taps",
-            Variant::Native => "(b) 3 native taps",
-            Variant::Script => "(c) 3 script hooks",
-            Variant::ScriptModules => "(d) 3 script hooks as 3 modules",
-        }
-    }
-
-    fn dir(self) -> &'static str {
-        match self {
-            Variant::None => "none",
-            Variant::NoopTaps => "noop",
-            Variant::Native => "native",
-            Variant::Script => "script",
-            Variant::ScriptModules => "script_modules",
-        }
-    }
-
-    /// The hook part of the config.
-    fn hooks_toml(self) -> String {
-        let list = |i: usize| format!("\"scripts/{}\"", SCRIPTS[i].0);
-        match self {
-            Variant::None | Variant::NoopTaps | Variant::Native => String::new(),
-            Variant::Script => format!(
-                "[hooks.items]\n\"list.after_datasource_response\" = [{}, {}, {}]\n\"create.before_save\" = [{}, {}, {}]\n",
-                list(0),
-                list(1),
-                list(2),
-                list(3),
-                list(4),
-                list(5)
-            ),
-            Variant::ScriptModules => (0..3)
-                .map(|i| {
-                    format!(
-                        "[[modules]]\nname = \"bench{i}\"\n[modules.hooks.items]\n\"list.after_datasource_response\" = {}\n\"create.before_save\" = {}\n\n",
-                        list(i),
-                        list(i + 3)
-                    )
-                })
-                .collect(),
-        }
-    }
-}
-
-/// The whole config of one server, its database in `dir`.
-fn config_toml(variant: Variant, dir: &Path) -> String {
-    let database = format!("sqlite://{}", dir.join("bench.db").display());
-    let rows: Vec<String> = (0..SEEDED)
-        .map(|i| {
-            format!(
-                "    {{ title = \"Flat {i}\", price = {}.0, square_meters = {}.5, country = \"{}\", listed = {} }},",
-                800 + 100 * i,
-                30 + 3 * i,
-                ["ua", "pl", "de"][i % 3],
-                i % 5 != 4
-            )
-        })
-        .collect();
-    format!(
-        r#"[server]
-database = "{database}"
-
-[auth]
-users = "users"
-login_column = "email"
-password_column = "password_hash"
-roles_column = "role"
-roles = ["superadmin"]
-admin_roles = ["superadmin"]
-
-[[resources]]
-name = "users"
-columns = [
-    {{ name = "id", type = "integer", primary_key = true }},
-    {{ name = "email", type = "text", required = true }},
-    {{ name = "password_hash", type = "text", backend_only = true }},
-    {{ name = "role", type = "text", required = true, default = "superadmin" }},
-]
-
-[[resources]]
-name = "items"
-columns = [
-    {{ name = "id", type = "integer", primary_key = true }},
-    {{ name = "title", type = "text", required = true }},
-    {{ name = "price", type = "float", required = true }},
-    {{ name = "square_meters", type = "float" }},
-    {{ name = "country", type = "text" }},
-    {{ name = "listed", type = "boolean", default = true }},
-    {{ name = "owner_id", type = "integer" }},
-]
-
-{hooks}
-[[seed]]
-resource = "users"
-rows = [{{ email = "{LOGIN}", password = "{PASSWORD}", role = "superadmin" }}]
-
-[[seed]]
-resource = "items"
-actor = "{LOGIN}"
-rows = [
-{rows}
-]
-"#,
-        hooks = variant.hooks_toml(),
-        rows = rows.join("\n"),
-    )
-}
-
 /// 3 taps per hook point that do nothing: what dispatching (and timing) taps costs alone.
 fn noop_taps(state: &AppState) -> Fallible<()> {
     let items = state.data().resource("items")?;
