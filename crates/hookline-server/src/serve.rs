@@ -3,7 +3,7 @@
 //! SIGTERM; [`init_logging`] sets up structured logs.
 
 use std::future::Future;
-use std::io;
+use std::io::{self, IsTerminal};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -83,12 +83,15 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global log subscriber: the level from `RUST_LOG` (default `info`), to stderr.
+/// Installs the global log subscriber: the level from `RUST_LOG` (default `info`), to stderr,
+/// with colour codes only when stderr is a terminal.
 /// Does nothing if one is installed already.
 pub fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour codes only for a terminal: a log file or a collector gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(io::stderr().is_terminal())
         .with_writer(io::stderr);
     let installed = match format {
         LogFormat::Text => builder.try_init(),

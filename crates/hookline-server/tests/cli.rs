@@ -329,4 +329,6 @@ async fn the_binary_inits_checks_explains_serves_and_stops_on_sigterm() {
         stderr.contains("SIGTERM") && stderr.contains("stopped"),
         "{stderr}"
     );
+    // Logs to a pipe carry no terminal colour codes.
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
 }
