@@ -158,6 +158,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 );
             }
             let _ = writeln!(out, "  API docs      http://{addr}/docs");
+            let _ = writeln!(out, "  OpenAPI       http://{addr}/openapi.json");
             let _ = out.flush();
             drop(out);
             serve(state, listener, shutdown_signal())

@@ -291,18 +291,25 @@ async fn the_binary_inits_checks_explains_serves_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut address = None;
+    let (mut address, mut docs) = (None, false);
+    let mut openapi = None;
     while let Some(line) = lines.next_line().await.unwrap() {
         if let Some(url) = line.trim().strip_prefix("listening on") {
             address = Some(url.trim().to_owned());
         }
-        if line.contains("API docs") {
+        docs |= line.contains("API docs");
+        if let Some(url) = line.trim().strip_prefix("OpenAPI") {
+            openapi = Some(url.trim().to_owned());
             break;
         }
     }
     let address = address.expect("the banner names the address");
+    assert!(docs, "the banner names the docs page");
     let health = reqwest::get(format!("{address}/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
+    let openapi = openapi.expect("the banner names the OpenAPI document");
+    let document = reqwest::get(&openapi).await.unwrap();
+    assert_eq!(document.status(), 200, "{openapi}");
     let client = reqwest::Client::new();
     let metrics = |token: Option<&'static str>| {
         let request = client.get(format!("{address}/metrics"));
