@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::routes::{Route, RouteHook, RouteParts};
 use crate::seed;
 use crate::state::{AppState, StateInner};
-use crate::validate::{Problem, Problems};
+use crate::validate::{Declared, Problem, Problems};
 
 /// Why a server could not be built from its config.
 #[derive(Debug, thiserror::Error)]
@@ -168,7 +168,15 @@ fn config_modules(config: &Config) -> Vec<ConfigModule<'_>> {
 struct ScriptModule {
     name: String,
     depends_on: Vec<String>,
-    taps: Vec<(String, Binding)>,
+    taps: Vec<ScriptTapDef>,
+}
+
+/// One tap of a [`ScriptModule`]: its name (the script files), its scripts bound to a hook
+/// point, and the config line that declared it (its registration site in `explain`).
+struct ScriptTapDef {
+    name: String,
+    binding: Binding,
+    declared: Declared,
 }
 
 impl Module for ScriptModule {
@@ -181,8 +189,9 @@ impl Module for ScriptModule {
     }
 
     fn register_hooks(&self, scope: &ModuleScope) -> Result<(), RegisterError> {
-        for (name, binding) in &self.taps {
-            binding.register(scope.tap(name.clone()))?;
+        for tap in &self.taps {
+            tap.binding
+                .register(tap.declared.on(scope.tap(tap.name.clone())))?;
         }
         Ok(())
     }
@@ -251,6 +260,7 @@ async fn load_scripts(config: &Config, pool: &ScriptPool) -> Result<Loaded, Buil
                 priority: hook.priority,
                 methods: hook.methods.clone(),
                 script,
+                declared: config.declared_at(&path),
             };
             if is_post { &mut post } else { &mut pre }.push(hook);
         }
@@ -298,7 +308,11 @@ fn register_hooks(
                 let binding = scripts
                     .binding(&res, &point, list)
                     .map_err(|e| invalid(config, &path, e.to_string()))?;
-                taps.push((name, binding));
+                taps.push(ScriptTapDef {
+                    name,
+                    binding,
+                    declared: config.declared_at(&path),
+                });
             }
         }
         modules.push(Box::new(ScriptModule {
@@ -449,6 +463,7 @@ async fn load_route(
                         priority: hook.priority,
                         methods: hook.methods.clone(),
                         script,
+                        declared: loader.config.declared_at(&script_path),
                     };
                     match phase {
                         HookPhase::Pre => hooks.0.push(hook),

@@ -14,6 +14,7 @@ use hookline_script::route::RoutePipeline;
 use serde_json::Value;
 
 use crate::config::Method;
+use crate::validate::Declared;
 
 /// A pre- or post-hook, ready to register.
 #[derive(Clone)]
@@ -26,6 +27,8 @@ pub(crate) struct RouteHook {
     pub(crate) methods: Vec<Method>,
     /// The script.
     pub(crate) script: Script,
+    /// The config line that declared it: its registration site in `explain`.
+    pub(crate) declared: Declared,
 }
 
 impl RouteHook {
@@ -34,7 +37,8 @@ impl RouteHook {
     }
 
     fn tap(&self) -> Tap {
-        Tap::named(self.name.clone()).stage(self.priority)
+        self.declared
+            .on(Tap::named(self.name.clone()).stage(self.priority))
     }
 }
 

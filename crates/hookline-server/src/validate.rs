@@ -96,6 +96,15 @@ impl Config {
     }
 
     /// A problem at a key path of this config.
+    /// Where `path` is written in the config: its file and line (line 1 if not found).
+    pub(crate) fn declared_at(&self, path: &KeyPath) -> Declared {
+        let (line, _) = locate(&self.origin.text, path).unwrap_or((1, 1));
+        Declared {
+            file: self.origin.file.clone(),
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+        }
+    }
+
     pub(crate) fn problem_at(&self, path: &KeyPath, message: impl Into<String>) -> Problem {
         let (line, column) = locate(&self.origin.text, path).unwrap_or((1, 1));
         Problem {
@@ -113,6 +122,23 @@ impl Config {
 
     fn role_declared(&self, role: &str) -> bool {
         self.auth.roles.iter().any(|r| r == role)
+    }
+}
+
+/// Where something is declared in the config: what `explain` shows as a script tap's
+/// registration site.
+#[derive(Debug, Clone)]
+pub(crate) struct Declared {
+    /// The config file.
+    pub(crate) file: String,
+    /// The line, from 1.
+    pub(crate) line: u32,
+}
+
+impl Declared {
+    /// `tap`, shown as registered here.
+    pub(crate) fn on(&self, tap: hookline::Tap) -> hookline::Tap {
+        tap.declared_at(self.file.as_str(), self.line)
     }
 }
 

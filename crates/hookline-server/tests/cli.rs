@@ -167,6 +167,20 @@ async fn init_writes_a_starter_that_checks_clean_and_explains_its_hooks() {
         text.contains("hooks/apartments/set_realtor.js  module=hooks (rank 0)"),
         "{text}"
     );
+    // A script tap's registration site is the config line that names it.
+    let written = std::fs::read_to_string(dir.0.join("hookline.toml")).unwrap();
+    let line = 1 + written
+        .lines()
+        .position(|l| l.contains("\"hooks/apartments/set_realtor.js\""))
+        .expect("the starter names the script");
+    let tap_line = text
+        .lines()
+        .find(|l| l.contains("hooks/apartments/set_realtor.js"))
+        .unwrap();
+    assert!(
+        tap_line.ends_with(&format!("hookline.toml:{line}")),
+        "{tap_line} (the script is on line {line})"
+    );
     assert!(
         text.contains("hooks/audit/created.js  module=audit (rank 1)"),
         "{text}"

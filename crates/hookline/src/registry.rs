@@ -101,6 +101,7 @@ impl<H: Clone + Send + Sync + 'static> Registry<H> {
         } = reg;
         // A tap without a module, registered while a module's `register_hooks` runs on this
         // thread, is that module's (see `Module`).
+        let site = tap.site.take().unwrap_or(site);
         let owner = tap.module.take().or_else(crate::module::installing);
         let module: Option<ModuleRef> = owner.as_ref().map(|o| o.module.clone());
         if tap.timeout.is_some() && kind == TapKind::Sync {

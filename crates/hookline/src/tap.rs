@@ -44,6 +44,7 @@ pub struct Tap {
     pub(crate) timeout: Option<Duration>,
     pub(crate) replace: bool,
     pub(crate) module: Option<ModuleTag>,
+    pub(crate) site: Option<Site>,
 }
 
 impl Tap {
@@ -58,6 +59,7 @@ impl Tap {
             timeout: None,
             replace: false,
             module: None,
+            site: None,
         }
     }
 
@@ -105,6 +107,25 @@ impl Tap {
         self
     }
 
+    /// Records `file:line` as where the tap was registered (in `explain()`, errors and logs)
+    /// instead of the Rust caller: for taps declared outside Rust code, such as a script
+    /// named in a config file.
+    ///
+    /// ```
+    /// use hookline::{Flow, Hook, Tap};
+    /// let hook: Hook<u32> = Hook::new("demo");
+    /// hook.tap(Tap::named("from-config").declared_at("hookline.toml", 12), |_| Ok(Flow::Continue))?;
+    /// assert!(hook.explain().to_string().contains("at hookline.toml:12"));
+    /// # Ok::<(), hookline::RegisterError>(())
+    /// ```
+    pub fn declared_at(mut self, file: impl Into<Arc<str>>, line: u32) -> Self {
+        self.site = Some(Site(Place::Declared {
+            file: file.into(),
+            line,
+        }));
+        self
+    }
+
     /// Replaces a tap of the same name and module instead of refusing the registration. The
     /// replacement takes the new options and position.
     pub fn replace(mut self) -> Self {
@@ -125,31 +146,44 @@ impl From<String> for Tap {
     }
 }
 
-/// Where a tap was registered: the caller's file, line and column.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Site(&'static Location<'static>);
+/// Where a tap was registered: the Rust caller's file and line, or where it was declared
+/// ([`Tap::declared_at`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Site(Place);
+
+#[derive(Clone, PartialEq, Eq)]
+enum Place {
+    Code(&'static Location<'static>),
+    Declared { file: Arc<str>, line: u32 },
+}
 
 impl Site {
     /// The site of the function's caller (through `#[track_caller]` chains).
     #[track_caller]
     pub fn caller() -> Self {
-        Site(Location::caller())
+        Site(Place::Code(Location::caller()))
     }
 
-    /// The source file.
-    pub fn file(&self) -> &'static str {
-        self.0.file()
+    /// The file: a Rust source file, or the file the tap was declared in.
+    pub fn file(&self) -> &str {
+        match &self.0 {
+            Place::Code(location) => location.file(),
+            Place::Declared { file, .. } => file,
+        }
     }
 
     /// The line.
     pub fn line(&self) -> u32 {
-        self.0.line()
+        match &self.0 {
+            Place::Code(location) => location.line(),
+            Place::Declared { line, .. } => *line,
+        }
     }
 }
 
 impl fmt::Display for Site {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.0.file(), self.0.line())
+        write!(f, "{}:{}", self.file(), self.line())
     }
 }
 
@@ -275,8 +309,8 @@ impl TapInfo {
     }
 
     /// Where the tap was registered.
-    pub fn site(&self) -> Site {
-        self.site
+    pub fn site(&self) -> &Site {
+        &self.site
     }
 
     /// `true` if `reference` (`"name"` or `"module/name"`) names this tap.
