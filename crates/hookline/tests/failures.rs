@@ -164,8 +164,8 @@ fn a_sync_tap_cannot_have_a_timeout() {
     assert!(hook.is_empty());
 }
 
-#[tokio::test]
-async fn an_error_names_the_module_of_the_tap() {
+/// The error of a `checkout` hook whose tap `charge`, of module `billing`, declines.
+async fn declined_charge() -> (Hook<()>, HookError) {
     struct Billing(Hook<()>);
     impl Module for Billing {
         fn name(&self) -> &str {
@@ -181,6 +181,12 @@ async fn an_error_names_the_module_of_the_tap() {
     let hook: Hook<()> = Hook::new("checkout");
     Modules::new().install(Billing(hook.clone())).unwrap();
     let err = hook.call(&mut ()).await.unwrap_err();
+    (hook, err)
+}
+
+#[tokio::test]
+async fn an_error_names_the_module_of_the_tap() {
+    let (_, err) = declined_charge().await;
     assert_eq!(err.tap().unwrap().module(), Some("billing"));
     assert!(err.to_string().contains("tap `charge` of module `billing`"));
     assert_eq!(err.status(), 402);
@@ -190,21 +196,7 @@ async fn an_error_names_the_module_of_the_tap() {
 /// registration site as `Display` does.
 #[tokio::test]
 async fn debug_output_names_the_module_and_the_registration_site_like_display() {
-    struct Billing(Hook<()>);
-    impl Module for Billing {
-        fn name(&self) -> &str {
-            "billing"
-        }
-        fn register_hooks(&self, scope: &ModuleScope) -> Result<(), RegisterError> {
-            self.0.tap(scope.tap("charge"), |_: &mut ()| {
-                Err(TapError::reject("card declined").with_status(402))
-            })?;
-            Ok(())
-        }
-    }
-    let hook: Hook<()> = Hook::new("checkout");
-    Modules::new().install(Billing(hook.clone())).unwrap();
-    let err = hook.call(&mut ()).await.unwrap_err();
+    let (hook, err) = declined_charge().await;
     let site = err.tap().unwrap().site().to_string();
     assert!(
         site.starts_with("crates/hookline/tests/failures.rs:"),
