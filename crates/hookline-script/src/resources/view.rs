@@ -39,8 +39,11 @@ pub(crate) trait ScriptView: Send + 'static {
         Ok(())
     }
 
-    /// Takes back the other values scripts may change.
-    fn take_back(&mut self, values: &mut Map<String, Value>) -> Result<(), TakeBackError>;
+    /// Takes back the other values scripts may change ([`ScriptView::TAKEN_BACK`]); a context
+    /// that takes none back has nothing to do.
+    fn take_back(&mut self, _values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
+        Ok(())
+    }
 }
 
 /// Values left by scripts that the hook context cannot take.
@@ -148,10 +151,6 @@ impl ScriptView for CreateContext {
         self.record = record_back(records, "record")?;
         Ok(())
     }
-
-    fn take_back(&mut self, _values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
-        Ok(())
-    }
 }
 
 impl ScriptView for EditContext {
@@ -177,10 +176,6 @@ impl ScriptView for EditContext {
         self.updates = record_back(records, "updates")?;
         Ok(())
     }
-
-    fn take_back(&mut self, _values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
-        Ok(())
-    }
 }
 
 impl ScriptView for DeleteContext {
@@ -195,10 +190,6 @@ impl ScriptView for DeleteContext {
         values.insert("recordId".into(), self.record_id.clone());
         values.insert("record".into(), serde_json::to_value(&self.record)?);
         values.insert("cascadeFrom".into(), json!(self.cascade_from));
-        Ok(())
-    }
-
-    fn take_back(&mut self, _values: &mut Map<String, Value>) -> Result<(), TakeBackError> {
         Ok(())
     }
 }
