@@ -3,8 +3,19 @@
 //! every hook sees; [`hash_password`] makes the hashes.
 //!
 //! Password hashes are backend-only columns, which the resource flows never return. Auth reads
-//! them through a private view of the users table: the same table, with the password column
-//! readable, over the same database, with no hooks and no routes. Nothing else uses that view.
+//! them through private views of the users table: the same table, with the password column
+//! readable, over the same database, with no hooks and no routes. Nothing else uses them.
+//!
+//! **Several instances, one database.** The signing secret comes from the environment
+//! variable `[auth] secret_env` names (`HOOKLINE_SECRET`), or else from the database: the
+//! first instance makes one and stores it in the server's table `hookline_meta`
+//! (`meta.rs`), and every instance and restart uses it. A token carries a fingerprint of the
+//! user row it was issued for (a keyed hash of login, roles and password hash); every
+//! request that presents it reads that row by primary key and refuses the token (401) if the
+//! user is gone or the fingerprint differs. A change of role, login or password, or a
+//! deletion, through any path — the API, a script, plain SQL — thus takes effect on the
+//! user's next request, on every instance, with nothing cached and no messages between
+//! instances.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,6 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use hmac::{Hmac, KeyInit, Mac};
 use hookline_data::{
     Actor, AllowedActions, Data, DataError, DataSource, Filter, Query, Record, Resource,
     ResourceDef,
@@ -19,6 +31,7 @@ use hookline_data::{
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::Sha256;
 
 use crate::config::AuthConfig;
 use crate::error::ApiError;
@@ -62,6 +75,17 @@ pub enum AuthError {
     /// No randomness for a secret was available.
     #[error("cannot generate a token secret: {0}")]
     Random(String),
+    /// The shared token secret could not be read from or stored in the database (table
+    /// `hookline_meta`), or the stored one is too short.
+    #[error(
+        "the token secret in the database table `hookline_meta`: {message} (or set a secret in `{var}`)"
+    )]
+    StoredSecret {
+        /// The environment variable that would override it.
+        var: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A password could not be hashed.
     #[error("cannot hash a password: {0}")]
     Hash(String),
@@ -83,6 +107,8 @@ struct Claims {
     iat: u64,
     /// Expires at (seconds since the epoch).
     exp: u64,
+    /// The fingerprint of the user row the token was issued for ([`Auth::fingerprint`]).
+    fp: String,
 }
 
 /// A successful login.
@@ -106,13 +132,19 @@ pub struct Auth {
 }
 
 struct AuthInner {
+    /// The private view of the users table, every column.
     users: Resource,
+    /// The private view narrowed to what a token's fingerprint covers: primary key, login,
+    /// roles and password hash. Read on every authenticated request.
+    current: Resource,
     login_column: String,
     password_column: String,
     roles_column: Option<String>,
     admin_roles: Vec<String>,
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// HMAC-SHA256 keyed with the signing secret, for fingerprints.
+    fingerprints: Hmac<Sha256>,
     ttl: Duration,
     /// A hash of a random password, checked when the login is unknown so that unknown and
     /// known logins take as long (made at the first unknown login).
@@ -131,44 +163,38 @@ impl std::fmt::Debug for Auth {
 impl Auth {
     /// Builds authentication over the users resource `users` (its definition as configured),
     /// on `source`, which must already have the table. The secret comes from the environment
-    /// variable the config names, or is random.
+    /// variable the config names, or else from the database (made and stored by the first
+    /// instance that needs it).
     pub(crate) async fn build(
         config: &AuthConfig,
         users: &ResourceDef,
         source: &DataSource,
     ) -> Result<Auth, AuthError> {
-        let secret = match std::env::var(&config.secret_env) {
-            Ok(secret) if secret.len() < MIN_SECRET_LEN => {
-                return Err(AuthError::WeakSecret {
-                    var: config.secret_env.clone(),
-                    len: secret.len(),
-                });
-            }
-            Ok(secret) => secret.into_bytes(),
-            Err(_) => {
-                let mut secret = vec![0; MIN_SECRET_LEN];
-                getrandom::fill(&mut secret).map_err(|e| AuthError::Random(e.to_string()))?;
-                tracing::warn!(
-                    var = %config.secret_env,
-                    "no token secret in the environment: using a random one; tokens end with this process"
-                );
-                secret
-            }
-        };
+        let secret = secret(config, source).await?;
+        let full = private_view(users, &config.password_column);
         let view = Data::builder(source.clone())
             .create_missing_tables(false)
-            .resource(private_view(users, &config.password_column))
+            .resource(full.clone())
             .build()
             .await?;
+        let current = Data::builder(source.clone())
+            .create_missing_tables(false)
+            .resource(fingerprint_view(full, config))
+            .build()
+            .await?;
+        let fingerprints = <Hmac<Sha256> as KeyInit>::new_from_slice(&secret)
+            .map_err(|e| AuthError::Random(e.to_string()))?;
         Ok(Auth {
             inner: Arc::new(AuthInner {
                 users: view.resource(&users.name)?,
+                current: current.resource(&users.name)?,
                 login_column: config.login_column.clone(),
                 password_column: config.password_column.clone(),
                 roles_column: config.roles_column.clone(),
                 admin_roles: config.admin_roles.clone(),
                 encoding: EncodingKey::from_secret(&secret),
                 decoding: DecodingKey::from_secret(&secret),
+                fingerprints,
                 ttl: Duration::from_secs(config.token_ttl_secs),
                 decoy: Arc::default(),
             }),
@@ -215,7 +241,7 @@ impl Auth {
     pub async fn login(&self, login: &str, password: &str) -> Result<Login, ApiError> {
         let user = self.check(login, password).await?;
         let actor = self.actor_of(login, &user);
-        let token = self.issue(login, &actor)?;
+        let token = self.issue(login, &actor, self.fingerprint(&user))?;
         Ok(Login {
             token,
             token_type: "Bearer",
@@ -310,7 +336,13 @@ impl Auth {
             .unwrap_or_default();
         let mut actor =
             Actor::new(user.get(pk).cloned().unwrap_or(Value::Null)).with_attribute("login", login);
-        let roles = inner.roles_column.as_deref().and_then(|c| user.get(c));
+        actor.roles = self.roles_of(user);
+        actor
+    }
+
+    /// A user record's roles, minus the reserved script role.
+    fn roles_of(&self, user: &Record) -> Vec<String> {
+        let roles = self.inner.roles_column.as_deref().and_then(|c| user.get(c));
         let roles: Vec<String> = match roles {
             Some(Value::String(role)) => vec![role.clone()],
             Some(Value::Array(roles)) => roles
@@ -319,11 +351,34 @@ impl Auth {
                 .collect(),
             _ => Vec::new(),
         };
-        actor.roles = roles.into_iter().filter(|r| r != SCRIPT_ROLE).collect();
-        actor
+        roles.into_iter().filter(|r| r != SCRIPT_ROLE).collect()
     }
 
-    fn issue(&self, login: &str, actor: &Actor) -> Result<String, ApiError> {
+    /// What a token is issued for, as a short keyed hash (HMAC-SHA256 with the signing
+    /// secret, 16 bytes in hex): the user row's login, roles (as the actor gets them) and
+    /// password hash. Keyed, so that the token, which anyone holding it can read, tells
+    /// nothing about the password hash.
+    fn fingerprint(&self, user: &Record) -> String {
+        let inner = &self.inner;
+        let issued_for = serde_json::json!([
+            user.get(&inner.login_column),
+            self.roles_of(user),
+            user.get(&inner.password_column),
+        ]);
+        let mut mac = inner.fingerprints.clone();
+        mac.update(b"hookline token fingerprint\0");
+        mac.update(issued_for.to_string().as_bytes());
+        let digest = mac.finalize().into_bytes();
+        digest[..16]
+            .iter()
+            .fold(String::with_capacity(32), |mut hex, byte| {
+                use std::fmt::Write;
+                let _ = write!(hex, "{byte:02x}");
+                hex
+            })
+    }
+
+    fn issue(&self, login: &str, actor: &Actor, fp: String) -> Result<String, ApiError> {
         let now = now_secs();
         let claims = Claims {
             sub: login.to_owned(),
@@ -331,6 +386,7 @@ impl Auth {
             roles: actor.roles.clone(),
             iat: now,
             exp: now.saturating_add(self.inner.ttl.as_secs()),
+            fp,
         };
         jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -340,8 +396,10 @@ impl Auth {
         .map_err(|e| ApiError::internal(format!("cannot sign a token: {e}")))
     }
 
-    /// The actor a bearer token stands for; 401 if the token is invalid or expired.
-    pub fn verify(&self, token: &str) -> Result<Actor, ApiError> {
+    /// The actor a bearer token stands for; 401 if the token is invalid or expired, or was
+    /// revoked: its user was deleted, or their login, roles or password changed since it was
+    /// issued. The last is read from the database on every call (one row, by primary key).
+    pub async fn verify(&self, token: &str) -> Result<Actor, ApiError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         let data = jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &validation)
@@ -352,10 +410,63 @@ impl Auth {
                 _ => ApiError::unauthorized("invalid token"),
             })?;
         let claims = data.claims;
+        if self.current_fingerprint(&claims.uid).await?.as_deref() != Some(claims.fp.as_str()) {
+            return Err(ApiError::unauthorized(
+                "the token was revoked: the user's role, login or password changed, or the user was deleted; log in again",
+            ));
+        }
         let mut actor = Actor::new(claims.uid).with_attribute("login", claims.sub);
         actor.roles = claims.roles;
         Ok(actor)
     }
+
+    /// The fingerprint of the user with primary key `id` as their row is now; `None` if there
+    /// is no such user.
+    async fn current_fingerprint(&self, id: &Value) -> Result<Option<String>, ApiError> {
+        match self.inner.current.show(&Actor::default(), id.clone()).await {
+            Ok(user) => Ok(Some(self.fingerprint(&user))),
+            Err(DataError::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+/// The token signing secret: from the environment variable `[auth] secret_env` names if it
+/// is set (then nothing is stored), or else the one stored in the database, made now if no
+/// instance made it before.
+async fn secret(config: &AuthConfig, source: &DataSource) -> Result<Vec<u8>, AuthError> {
+    let var = &config.secret_env;
+    if let Ok(secret) = std::env::var(var) {
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(AuthError::WeakSecret {
+                var: var.clone(),
+                len: secret.len(),
+            });
+        }
+        return Ok(secret.into_bytes());
+    }
+    let mut fresh = [0u8; MIN_SECRET_LEN];
+    getrandom::fill(&mut fresh).map_err(|e| AuthError::Random(e.to_string()))?;
+    let fresh = fresh.iter().map(|b| format!("{b:02x}")).collect();
+    let stored = |message: String| AuthError::StoredSecret {
+        var: var.clone(),
+        message,
+    };
+    let secret = crate::meta::token_secret(source, fresh)
+        .await
+        .map_err(|e| stored(e.to_string()))?;
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(stored(format!(
+            "it has {} bytes; at least {MIN_SECRET_LEN} are needed",
+            secret.len()
+        )));
+    }
+    tracing::info!(
+        var = %var,
+        "no token secret in the environment: using the one stored in the database (table `{}`), shared by every instance on it; tokens survive restarts",
+        crate::meta::TABLE
+    );
+    Ok(secret.into_bytes())
 }
 
 /// The users resource as auth reads it: the same table and columns, the password column
@@ -370,6 +481,18 @@ fn private_view(users: &ResourceDef, password_column: &str) -> ResourceDef {
             column.backend_only = false;
         }
     }
+    view
+}
+
+/// The private view narrowed to the columns a token's fingerprint covers (primary key, login,
+/// roles, password hash), so that the read on every request fetches no more.
+fn fingerprint_view(mut view: ResourceDef, config: &AuthConfig) -> ResourceDef {
+    view.columns.retain(|column| {
+        column.primary_key
+            || column.name == config.login_column
+            || column.name == config.password_column
+            || config.roles_column.as_deref() == Some(column.name.as_str())
+    });
     view
 }
 

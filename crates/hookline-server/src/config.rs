@@ -150,7 +150,9 @@ pub struct AuthConfig {
     /// Roles that may set any user's password (`PUT /auth/password` with a `user_id`).
     pub admin_roles: Vec<String>,
     /// The environment variable holding the token signing secret (at least 32 bytes). If it is
-    /// unset, a random secret is made at start-up and tokens do not survive a restart.
+    /// unset, the secret stored in the database (table `hookline_meta`) is used, made by the
+    /// first instance that starts without one: every instance on the database and every
+    /// restart then accept the same tokens. When it is set, it is used and nothing is stored.
     pub secret_env: String,
     /// How long a token is valid, in seconds (24 h).
     pub token_ttl_secs: u64,

@@ -129,7 +129,7 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(Caller(Actor::default()));
         };
         match bearer(parts)? {
-            Some(token) => auth.verify(token).map(Caller),
+            Some(token) => auth.verify(token).await.map(Caller),
             None => Err(ApiError::unauthorized(
                 "log in first: send `Authorization: Bearer <token>` (POST /auth/login gives one)",
             )),
@@ -146,7 +146,7 @@ impl FromRequestParts<AppState> for MaybeCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match (state.auth(), bearer(parts)?) {
-            (Some(auth), Some(token)) => auth.verify(token).map(MaybeCaller),
+            (Some(auth), Some(token)) => auth.verify(token).await.map(MaybeCaller),
             _ => Ok(MaybeCaller(Actor::default())),
         }
     }

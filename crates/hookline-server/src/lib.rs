@@ -120,6 +120,7 @@ mod extract;
 mod files;
 mod init;
 mod locate;
+mod meta;
 mod metrics;
 mod middleware;
 mod openapi;

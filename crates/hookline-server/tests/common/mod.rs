@@ -156,6 +156,17 @@ impl Server {
         Server::serve(state).await
     }
 
+    /// A server running elsewhere (another process) at `base`; [`stop`](Server::stop) leaves
+    /// it alone.
+    pub fn at(base: String) -> Server {
+        Server {
+            base,
+            client: reqwest::Client::new(),
+            stop: None,
+            task: None,
+        }
+    }
+
     /// Serves a built state on 127.0.0.1:0.
     pub async fn serve(state: AppState) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
