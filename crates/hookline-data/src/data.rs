@@ -8,7 +8,7 @@ use std::sync::{Arc, Weak};
 use hookline::transaction::Transactions;
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::ddl;
+use crate::ddl::{self, SchemaLock, SchemaReport};
 use crate::error::DataError;
 use crate::resource::{Child, Resource, ResourceInner};
 use crate::schema::ResourceDef;
@@ -117,6 +117,7 @@ impl Data {
             source,
             defs: Vec::new(),
             create_missing_tables: true,
+            lock_held: false,
         }
     }
 
@@ -193,6 +194,8 @@ pub struct DataBuilder {
     source: DataSource,
     defs: Vec<ResourceDef>,
     create_missing_tables: bool,
+    /// The caller holds the [`SchemaLock`] ([`DataBuilder::under_lock`]).
+    lock_held: bool,
 }
 
 impl DataBuilder {
@@ -208,33 +211,38 @@ impl DataBuilder {
         self
     }
 
-    /// Whether `build` creates tables that do not exist (default `true`, for the embedded
-    /// database). Existing tables are never changed, only checked: each declared column must
-    /// exist.
+    /// Whether `build` makes the additive schema changes — creates tables that do not exist,
+    /// adds declared columns, creates unique indexes (default `true`; see the [schema
+    /// rules](crate::SchemaReport)). With `false`, existing tables are only checked (each
+    /// declared column exists with a fitting type; other columns are allowed) and nothing is
+    /// changed.
     pub fn create_missing_tables(mut self, create: bool) -> Self {
         self.create_missing_tables = create;
         self
     }
 
-    /// Checks every definition and the references between them, creates missing tables (or
-    /// fails with [`DataError::SchemaMismatch`] if they must exist), checks existing tables,
-    /// and registers each resource's statements with the transaction engine.
+    /// Builds under a [`SchemaLock`] the caller holds (to seed under it after the build, say),
+    /// instead of taking the lock for the build alone. The lock is not re-entrant: while you
+    /// hold it, a build of the same database that may change the schema and does not say so
+    /// waits for it forever.
+    pub fn under_lock(mut self, _lock: &SchemaLock) -> Self {
+        self.lock_held = true;
+        self
+    }
+
+    /// Checks every definition and the references between them, makes the additive schema
+    /// changes under the [`SchemaLock`] (or fails with [`DataError::SchemaMismatch`] on a
+    /// destructive or ambiguous difference, changing nothing: see [`SchemaReport`]), and
+    /// registers each resource's statements with the transaction engine.
     pub async fn build(self) -> Result<Data, DataError> {
-        let mut compiled: Vec<ResourceInner> = Vec::with_capacity(self.defs.len());
-        for def in self.defs {
-            def.validate()?;
-            if compiled.iter().any(|r| r.name() == def.name) {
-                return Err(DataError::Definition {
-                    resource: def.name,
-                    message: "a resource of this name is already defined".into(),
-                });
-            }
-            compiled.push(ResourceInner::new(def));
-        }
-        link_foreign_keys(&mut compiled)?;
-        let order = compiled.iter().map(|r| r.name().to_owned()).collect();
-        let compiled: Vec<Arc<ResourceInner>> = compiled.into_iter().map(Arc::new).collect();
-        ddl::prepare(&self.source, &compiled, self.create_missing_tables).await?;
+        let (order, compiled) = compile(self.defs)?;
+        ddl::prepare(
+            &self.source,
+            &compiled,
+            self.create_missing_tables,
+            self.lock_held,
+        )
+        .await?;
         let transactions = transaction::engine(&compiled, self.source.backend())?;
         Ok(Data {
             inner: Arc::new(DataInner {
@@ -249,6 +257,35 @@ impl DataBuilder {
             }),
         })
     }
+}
+
+impl DataBuilder {
+    /// What [`build`](DataBuilder::build) would do to the database — the additive changes it
+    /// would make and the problems it would refuse to start with — read from the catalog
+    /// without changing anything and without the [`SchemaLock`].
+    pub async fn inspect(self) -> Result<SchemaReport, DataError> {
+        let (_, compiled) = compile(self.defs)?;
+        ddl::inspect(&self.source, &compiled, self.create_missing_tables).await
+    }
+}
+
+/// Checks every definition and the references between them; the names in order and the
+/// compiled resources.
+fn compile(defs: Vec<ResourceDef>) -> Result<(Vec<String>, Vec<Arc<ResourceInner>>), DataError> {
+    let mut compiled: Vec<ResourceInner> = Vec::with_capacity(defs.len());
+    for def in defs {
+        def.validate()?;
+        if compiled.iter().any(|r| r.name() == def.name) {
+            return Err(DataError::Definition {
+                resource: def.name,
+                message: "a resource of this name is already defined".into(),
+            });
+        }
+        compiled.push(ResourceInner::new(def));
+    }
+    link_foreign_keys(&mut compiled)?;
+    let order = compiled.iter().map(|r| r.name().to_owned()).collect();
+    Ok((order, compiled.into_iter().map(Arc::new).collect()))
 }
 
 /// Checks that every foreign key names a defined resource whose primary key has the column's

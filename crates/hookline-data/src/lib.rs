@@ -98,6 +98,7 @@
 mod access;
 mod actor;
 mod coerce;
+mod conflict;
 mod data;
 mod ddl;
 mod decode;
@@ -114,6 +115,7 @@ mod write;
 pub use access::{Allowed, AllowedActions, Operation, Predicate};
 pub use actor::Actor;
 pub use data::{Data, DataBuilder, WeakData};
+pub use ddl::{SchemaChange, SchemaLock, SchemaProblem, SchemaReport};
 pub use error::DataError;
 pub use hookline_types::Record;
 pub use hookline_types::{

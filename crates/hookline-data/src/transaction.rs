@@ -134,33 +134,8 @@ impl StatementAction {
     }
 }
 
-/// A constraint violation is a [`DataError::Conflict`] (409); other database errors stay. The
-/// conflict's message says which kind of constraint failed; the database's own text (table and
-/// constraint names) goes to the log only.
-fn conflict(resource: &str, error: DataError) -> DataError {
-    match error {
-        DataError::Database { source, committed } => {
-            let Some(db) = source.as_database_error() else {
-                return DataError::Database { source, committed };
-            };
-            let message = match db.kind() {
-                sqlx::error::ErrorKind::UniqueViolation => "a value that must be unique is taken",
-                sqlx::error::ErrorKind::ForeignKeyViolation => {
-                    "a referenced record does not exist, or the record is still referenced"
-                }
-                sqlx::error::ErrorKind::NotNullViolation => "a required value is missing",
-                sqlx::error::ErrorKind::CheckViolation => "a value breaks a check constraint",
-                _ => return DataError::Database { source, committed },
-            };
-            tracing::debug!(resource, database = db.message(), "constraint violation");
-            DataError::Conflict {
-                resource: resource.to_owned(),
-                message: message.to_owned(),
-            }
-        }
-        other => other,
-    }
-}
+/// How a failed statement or commit becomes a [`DataError::Conflict`] (409): `conflict.rs`.
+pub(crate) use crate::conflict::conflict;
 
 impl ModelAction<SqlWrites> for StatementAction {
     fn id(&self) -> ActionId {
