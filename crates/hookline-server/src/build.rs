@@ -1,7 +1,8 @@
 //! Assembling a server from a [`Config`]: check it, start the script workers, load and compile
 //! every script (collecting every problem), open the database, build the resources with their
 //! role rules, register hook scripts and modules, build the routes, set up auth, seed, and
-//! describe it all as OpenAPI. [`AppState::build`] is the entry point; [`BuildError`] says what
+//! describe it all as OpenAPI. The schema changes, auth's shared secret and the seed rows are
+//! made under the database's [`SchemaLock`], so instances starting at once make them once. [`AppState::build`] is the entry point; [`BuildError`] says what
 //! stopped it.
 
 use std::collections::{BTreeMap, HashMap};
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookline::{Module, ModuleScope, Modules, RegisterError};
-use hookline_data::{Allowed, Data, DataError, DataSource, HookPoint, ResourceDef};
+use hookline_data::{Allowed, Data, DataError, DataSource, HookPoint, ResourceDef, SchemaLock};
 use hookline_script::resources::{Binding, ResourceScripts};
 use hookline_script::{HookPhase, PoolConfig, Script, ScriptError, ScriptPool, Style};
 
@@ -368,8 +369,13 @@ impl AppState {
         let source = DataSource::connect(&config.server.database)
             .await
             .map_err(database)?;
+        // Held from before the schema changes until after the seed rows, so that instances
+        // starting at once on one database change the schema and seed once (dropped, and so
+        // released, on any failure in between).
+        let lock = SchemaLock::acquire(&source).await.map_err(database)?;
         let data = Data::builder(source.clone())
             .resources(resource_defs(&config))
+            .under_lock(&lock)
             .build()
             .await
             .map_err(database)?;
@@ -417,6 +423,7 @@ impl AppState {
             }
         };
         seed::run(&config, &data, auth.as_ref()).await?;
+        lock.release().await.map_err(database)?;
         let openapi = crate::openapi::document(&config, &data, &routes);
         Ok(AppState::from_inner(StateInner {
             data,

@@ -134,7 +134,7 @@ mod validate;
 pub use app::app;
 pub use auth::{Auth, AuthError, Login, MIN_PASSWORD_LEN, MIN_SECRET_LEN, hash_password};
 pub use build::BuildError;
-pub use check::{check, dry_run};
+pub use check::{DatabaseCheck, check, check_database, dry_run};
 pub use config::{
     AccessRules, AuthConfig, Config, ConfigError, GlobalHookConfig, HookScripts, Method,
     ModuleConfig, RouteConfig, RouteHookConfig, ScriptList, ScriptsConfig, SeedConfig,

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use hookline_server::{
-    AppState, Config, DEMO_LOGIN, DEMO_PASSWORD, ExplainFormat, LogFormat, check, dry_run,
-    hash_password, init, init_logging, serve, shutdown_signal,
+    AppState, Config, DEMO_LOGIN, DEMO_PASSWORD, ExplainFormat, LogFormat, check, check_database,
+    dry_run, hash_password, init, init_logging, serve, shutdown_signal,
 };
 
 /// The server allocates many small, short-lived values per request (records, JSON, script
@@ -62,6 +62,11 @@ enum Command {
         /// The config file.
         #[arg(long, short, env = "HOOKLINE_CONFIG", default_value = "hookline.toml")]
         config: PathBuf,
+        /// Also compare the resources with this database (`sqlite://FILE`, `postgres://…`),
+        /// read-only: report what would stop `serve` there (a dropped, renamed or retyped
+        /// column, …) and list what it would add at start. The database is not changed.
+        #[arg(long)]
+        database: Option<String>,
     },
     /// Write a starter config and hook scripts (the demo) into a directory.
     Init {
@@ -184,10 +189,17 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             print!("{}", text.map_err(|e| e.to_string())?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { config } => {
+        Command::Check { config, database } => {
             let config = Config::load(&config).map_err(|e| e.to_string())?;
             let file = config.file().to_owned();
-            let problems = check(config).await;
+            let mut problems = check(config.clone()).await;
+            if let Some(url) = database {
+                let found = check_database(&config, &url).await;
+                for change in &found.changes {
+                    println!("note: at start, serve would change {change}");
+                }
+                problems.extend(found.problems);
+            }
             if problems.is_empty() {
                 println!("{file}: ok");
                 return Ok(ExitCode::SUCCESS);

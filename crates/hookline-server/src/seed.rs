@@ -7,6 +7,9 @@
 //! resource's create flow — access checks and hooks included — as the seeded user named by
 //! `actor`. Whether a table is empty is asked of a hookless view of it, so a hook that scopes
 //! reads to the actor cannot make a full table look empty.
+//!
+//! Seeding runs under the database's schema lock (see `build.rs`): of several instances
+//! starting at once on one database, the first seeds and the others find the tables full.
 
 use std::collections::HashMap;
 

@@ -1,7 +1,8 @@
 //! The config and the command line: shape errors name the key path and line, `check` reports
 //! every problem of a config and its scripts with file and line, `init` writes a starter that
-//! checks clean, `explain` shows the order of taps, and the `hookline` binary serves and shuts
-//! down gracefully on SIGTERM.
+//! checks clean, `explain` shows the order of taps, `check --database` reports what `serve`
+//! would refuse or change in a database without changing it, and the `hookline` binary serves
+//! and shuts down gracefully on SIGTERM.
 
 mod common;
 
@@ -352,4 +353,104 @@ async fn the_binary_inits_checks_explains_serves_and_stops_on_sigterm() {
     );
     // Logs to a pipe carry no terminal colour codes.
     assert!(!stderr.contains('\u{1b}'), "{stderr}");
+}
+
+on_both_backends!(check_database_reports_what_serve_would_refuse_and_change_nothing);
+
+/// `notes` as first served, and `COLUMNS` for the later configs.
+const NOTES: &str = r#"[[resources]]
+name = "notes"
+columns = [
+    { name = "id", type = "integer", primary_key = true },
+COLUMNS
+]
+"#;
+
+/// `hookline check --config <columns> --database <url>`: the exit code and stdout.
+async fn check_against(dir: &TempDir, columns: &str, url: &str) -> (Option<i32>, String) {
+    let config = dir.0.join("hookline.toml");
+    std::fs::write(&config, NOTES.replace("COLUMNS", columns)).unwrap();
+    let out = hookline()
+        .arg("check")
+        .arg("--config")
+        .arg(&config)
+        .args(["--database", url])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code(), stdout)
+}
+
+async fn check_database_reports_what_serve_would_refuse_and_change_nothing(url: String) {
+    let dir = TempDir::new();
+    let served = r#"    { name = "body", type = "text" },
+    { name = "price", type = "float" },"#;
+    let mut config = Config::from_toml(&NOTES.replace("COLUMNS", served), "hookline.toml").unwrap();
+    config.server.database = url.clone();
+    hookline_server::AppState::build(config)
+        .await
+        .unwrap()
+        .close()
+        .await;
+
+    // `body` dropped (or renamed), `price` retyped, `tag` added.
+    let (code, stdout) = check_against(
+        &dir,
+        r#"    { name = "price", type = "text" },
+    { name = "tag", type = "text" },"#,
+        &url,
+    )
+    .await;
+    assert_eq!(code, Some(1), "{stdout}");
+    let file = dir.0.join("hookline.toml").display().to_string();
+    let line = |prefix: &str, words: &[&str]| {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(prefix) && words.iter().all(|w| l.contains(w))),
+            "no line starting with `{prefix}` containing {words:?} in:\n{stdout}"
+        );
+    };
+    line(
+        &format!("{file}:3:1: resources[0].columns: "),
+        &[
+            "resource `notes`",
+            "column `body` is in the table but not in the definition",
+            r#"ALTER TABLE "notes" DROP COLUMN "body""#,
+            r#"RENAME COLUMN "body" TO "tag""#,
+        ],
+    );
+    line(
+        &format!("{file}:5:5: resources[0].columns[1]: "),
+        &["column `price`", "does not hold a text"],
+    );
+    line(
+        "note: at start, serve would change table `notes`, column `tag`: add the column: ",
+        &[r#"ALTER TABLE "notes" ADD COLUMN "tag" text"#],
+    );
+    assert!(stdout.ends_with("2 problem(s)\n"), "{stdout}");
+
+    // Only added columns: fine, and listed.
+    let (code, stdout) = check_against(
+        &dir,
+        &format!("{served}\n    {{ name = \"tag\", type = \"text\", unique = true }},"),
+        &url,
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains(r#"ADD COLUMN "tag" text"#), "{stdout}");
+    assert!(
+        stdout.contains(r#"CREATE UNIQUE INDEX IF NOT EXISTS "notes_tag_key" ON "notes" ("tag")"#),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with(": ok\n"), "{stdout}");
+
+    // None of it was applied: the served config still matches exactly.
+    let (code, stdout) = check_against(&dir, served, &url).await;
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        !stdout.contains("note:"),
+        "the database was not changed: {stdout}"
+    );
 }

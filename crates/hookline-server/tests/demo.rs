@@ -15,7 +15,7 @@ on_both_backends!(
     a_new_apartment_belongs_to_its_creator_whatever_the_client_sent,
     another_realtors_apartment_cannot_be_shown_changed_or_deleted,
     tokens_are_required_and_roles_decide_access,
-    the_unique_email_hook_answers_409,
+    a_taken_email_answers_409_from_the_hook_or_the_database,
     passwords_are_changed_by_their_owner_or_set_by_an_admin,
     the_price_route_runs_pre_hooks_handler_and_post_hooks_on_both_paths,
     bulk_writes_are_all_or_nothing_through_each_records_hooks,
@@ -327,7 +327,7 @@ async fn tokens_are_required_and_roles_decide_access(url: String) {
     server.stop().await;
 }
 
-async fn the_unique_email_hook_answers_409(url: String) {
+async fn a_taken_email_answers_409_from_the_hook_or_the_database(url: String) {
     let server = Server::start(demo(&url)).await;
     let admin = server.login(DEMO_LOGIN, DEMO_PASSWORD).await;
     let (status, body) = server
@@ -348,6 +348,21 @@ async fn the_unique_email_hook_answers_409(url: String) {
     assert_eq!(
         body["data"]["role"], "realtor",
         "the column default applies"
+    );
+    // No hook checks an edit: the database's unique index on `email` answers, naming it.
+    let cara = body["data"]["id"].clone();
+    let (status, body) = server
+        .patch(
+            &format!("/api/users/{cara}"),
+            &admin,
+            json!({ "email": ANN }),
+        )
+        .await;
+    let err = error(&body, 409);
+    assert_eq!(status, 409);
+    assert_eq!(
+        err["message"],
+        "conflict writing `users`: `email` must be unique: another record has this value"
     );
     // A client cannot set the password hash: it is backend-only.
     let (status, body) = server
