@@ -12,8 +12,19 @@ use crate::ddl::{self, SchemaLock, SchemaReport};
 use crate::error::DataError;
 use crate::resource::{Child, Resource, ResourceInner};
 use crate::schema::ResourceDef;
-use crate::source::{Backend, DataSource, SQLITE_BUSY_TIMEOUT};
+use crate::source::{Backend, DataSource, Reads, SQLITE_BUSY_TIMEOUT, Session};
 use crate::transaction::{self, SqlWrites};
+
+tokio::task_local! {
+    /// The writes this task is inside: each data set's open transaction, so that what a
+    /// write's hooks read and write through the same data set joins it ([`Data::open_write`]).
+    static OPEN_WRITES: OpenWrites;
+}
+
+/// The transactions open in a task, by data set (the address of its shared state, alive for
+/// as long as the write that put it here runs).
+#[derive(Clone, Default)]
+struct OpenWrites(Vec<(usize, Session)>);
 
 struct DataInner {
     source: DataSource,
@@ -162,10 +173,10 @@ impl Data {
     /// handler, which sleeps between tries (1, 2, 5 … 100 ms), so under load some writes
     /// lost the race for hundreds of milliseconds (creates had a p99 of 260–500 ms under
     /// load before, 9–15 ms since: BENCHMARKS.md § Server under load). After
-    /// [`SQLITE_BUSY_TIMEOUT`] without a turn (another process's writes do not queue here,
-    /// and a write made through the data API from inside a write transaction would wait for
-    /// its own transaction), the write goes to the database lock as before and waits for it
-    /// there. `None` on PostgreSQL, whose writes lock rows, not the database.
+    /// [`SQLITE_BUSY_TIMEOUT`] without a turn (another process's writes do not queue here),
+    /// the write goes to the database lock as before and waits for it there. A write made
+    /// from inside another write's hooks joins that write's transaction and takes no turn.
+    /// `None` on PostgreSQL, whose writes lock rows, not the database.
     pub(crate) async fn write_turn(&self) -> Option<MutexGuard<'_, ()>> {
         match self.inner.source.backend() {
             Backend::Postgres => None,
@@ -175,6 +186,45 @@ impl Data {
                     .ok()
             }
         }
+    }
+
+    /// The transaction of the write of this data set that the current task is inside, if
+    /// any: reads then go through it (locking the rows they return, on PostgreSQL) and writes
+    /// join it in a savepoint.
+    pub(crate) fn open_write(&self) -> Option<Session> {
+        OPEN_WRITES
+            .try_with(|open| {
+                open.0
+                    .iter()
+                    .find(|(id, _)| *id == self.id())
+                    .map(|(_, session)| session.clone())
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Runs `body` with `session` as this data set's open write in the current task.
+    pub(crate) async fn inside_write<T>(
+        &self,
+        session: Session,
+        body: impl Future<Output = T>,
+    ) -> T {
+        let mut open = OPEN_WRITES.try_with(Clone::clone).unwrap_or_default();
+        open.0.push((self.id(), session));
+        OPEN_WRITES.scope(open, body).await
+    }
+
+    /// Where the current task's reads of this data set go: its open write, or the pool.
+    pub(crate) fn reads(&self) -> Reads<'_> {
+        match self.open_write() {
+            Some(session) => Reads::Write(session),
+            None => Reads::Pool(&self.inner.source),
+        }
+    }
+
+    /// This data set's identity while it lives.
+    fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
     }
 
     pub(crate) fn inner_resource(&self, name: &str) -> Result<&Arc<ResourceInner>, DataError> {

@@ -195,6 +195,10 @@ pub enum DataError {
         /// The URL given.
         url: String,
     },
+    /// A statement was sent through a write's [`Session`](crate::Session) after that write
+    /// committed or rolled back (by a task a hook spawned that outlived the write, say).
+    #[error("the write's transaction has already ended")]
+    TransactionEnded,
     /// The database failed. If `committed`, the failure came after the commit and the data
     /// stands.
     #[error("database error{}: {source}", if *.committed { " after commit" } else { "" })]
@@ -254,6 +258,7 @@ impl DataError {
             | DataError::Conversion { .. }
             | DataError::MissingOutput { .. }
             | DataError::UnsupportedUrl { .. }
+            | DataError::TransactionEnded
             | DataError::Database { .. } => 500,
         }
     }

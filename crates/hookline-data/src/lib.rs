@@ -129,7 +129,7 @@ pub use hooks::{
 pub use read::Page;
 pub use resource::Resource;
 pub use schema::{Column, ColumnType, Fill, Foreign, OnDelete, ResourceDef};
-pub use source::{Backend, DataSource, Session};
+pub use source::{Backend, Connection, DataSource, Session};
 
 // The shared vocabulary, under the paths this crate's modules use.
 use hookline_types::{query, record};

@@ -69,13 +69,13 @@ impl Resource {
         aggregates: &[Aggregate],
     ) -> Result<Record, DataError> {
         let res = &*self.inner;
-        let backend = self.data.source().backend();
+        let reads = self.data.reads();
         res.check_access(Operation::List, actor, None)?;
-        statement::aggregate(res, &query, aggregates, backend)?;
+        statement::aggregate(res, &query, aggregates, reads.backend())?;
         query.source = Source::Aggregate;
         let query = self.request(&res.hooks.list, res, actor, query).await?;
-        let (sql, fields) = statement::aggregate(res, &query, aggregates, backend)?;
-        let rows = self.data.source().fetch(&sql, res.name(), &fields).await?;
+        let (sql, fields) = statement::aggregate(res, &query, aggregates, reads.backend())?;
+        let rows = reads.fetch(&sql, res.name(), &fields).await?;
         Ok(rows.into_iter().next().unwrap_or_default())
     }
 
@@ -222,11 +222,9 @@ impl Resource {
         res: &ResourceInner,
         query: &Query,
     ) -> Result<(Vec<Record>, Option<u64>), DataError> {
-        let source = self.data.source();
-        let select = res.selects.render(res, query, source.backend())?;
-        let records = source
-            .fetch_rendered(select, res.name(), &res.fields)
-            .await?;
+        let reads = self.data.reads();
+        let select = res.selects.render(res, query, reads.backend())?;
+        let records = reads.rendered_rows(select, res.name(), &res.fields).await?;
         let total = if query.with_total {
             Some(self.count_rows(res, query).await?)
         } else {
@@ -236,26 +234,26 @@ impl Resource {
     }
 
     async fn count_rows(&self, res: &ResourceInner, query: &Query) -> Result<u64, DataError> {
-        let source = self.data.source();
-        let count = statement::count(res, query, source.backend())?;
+        let reads = self.data.reads();
+        let count = statement::count(res, query, reads.backend())?;
         let field = [Field {
             name: "count".into(),
             kind: ColumnType::Integer,
         }];
-        let rows = source.fetch(&count, res.name(), &field).await?;
+        let rows = reads.fetch(&count, res.name(), &field).await?;
         Ok(rows
             .first()
             .and_then(|r| r.get_i64("count"))
             .map_or(0, |n| u64::try_from(n).unwrap_or(0)))
     }
 
-    /// A record by primary key, without hooks (for the access checks and the write flows,
-    /// which run their own hooks). [`DataError::NotFound`] if missing.
+    /// A record by primary key, without hooks (for the access checks, which run their own
+    /// hooks), locked if read inside a write. [`DataError::NotFound`] if missing.
     pub(crate) async fn load(&self, res: &ResourceInner, key: &Value) -> Result<Record, DataError> {
-        let source = self.data.source();
-        let select = statement::by_column(res, res.pk_column(), key, source.backend());
-        source
-            .fetch(&select, res.name(), &res.fields)
+        let reads = self.data.reads();
+        let select = statement::by_column(res, res.pk_column(), key, reads.backend());
+        reads
+            .rows(select, res.name(), &res.fields)
             .await?
             .into_iter()
             .next()

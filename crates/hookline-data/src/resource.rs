@@ -213,6 +213,26 @@ impl ResourceInner {
 /// Cheap to clone. Flows take the [`Actor`] they run for; every one checks access first, then
 /// runs its hooks around the database work, in the order of the crate docs' flow table. No
 /// flow writes without running the resource's hooks.
+///
+/// # Writes
+///
+/// A write (create, edit, delete, bulk) opens its SQL transaction before it reads anything it
+/// decides on: the records it changes, which its access check and `before_save` hooks see,
+/// and the children a delete cascades to. On PostgreSQL those rows are read `FOR UPDATE`, so a
+/// concurrent write of the same rows waits until this one ends (bulk writes lock in
+/// primary-key order, so two of them never deadlock); SQLite's write transaction holds the
+/// whole database (`BEGIN IMMEDIATE`, after the process's write turn).
+///
+/// While a write's `before_save` hooks (and its model-action and pre-commit taps) run, the
+/// flows they call on the same [`Data`] set from the same task — a Rust hook awaiting
+/// `other.show(…)`, a script's `tables.x.find(…)` — run **inside that write's transaction**:
+/// reads see its state and lock the rows they return (PostgreSQL), and a write joins it in a
+/// savepoint (its own `after_save` hooks run when it is done, inside the outer transaction),
+/// so it commits or rolls back with the outer write. A read-modify-write in a hook therefore
+/// cannot lose an update. Counts and aggregates lock nothing; a check that a row does *not*
+/// exist locks nothing either: declare the column `unique` for that. A task a hook spawns is
+/// not inside the write: its writes wait for this write to end (on SQLite always, on
+/// PostgreSQL when they touch rows it locked), so a hook must not wait for them.
 #[derive(Clone)]
 pub struct Resource {
     pub(crate) inner: Arc<ResourceInner>,

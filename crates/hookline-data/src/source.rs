@@ -1,5 +1,5 @@
-//! The database: [`DataSource`] (a typed SQLite or PostgreSQL pool), [`Session`] (an open SQL
-//! transaction), and the execution of sea-query statements on either.
+//! The database: [`DataSource`] (a typed SQLite or PostgreSQL pool), [`Session`] (a handle on
+//! an open SQL transaction), and the execution of sea-query statements on either.
 //!
 //! One code path: every statement is built by sea-query for the backend at hand and executed
 //! here; only row decoding (`decode.rs`) differs per backend. The single place where generated
@@ -7,13 +7,15 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sea_query::{PostgresQueryBuilder, SqliteQueryBuilder};
+use sea_query::{LockType, PostgresQueryBuilder, SelectStatement, SqliteQueryBuilder};
 use sea_query_sqlx::{SqlxBinder, SqlxValues};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, Sqlite, Transaction};
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 use crate::decode::{self, Field};
 use crate::error::DataError;
@@ -116,45 +118,21 @@ impl DataSource {
         resource: &str,
         fields: &[Field],
     ) -> Result<Vec<Record>, DataError> {
-        match self {
-            DataSource::Sqlite(pool) => {
-                let (sql, values) = statement.build_sqlx(SqliteQueryBuilder);
-                let rows = sqlx::query_with(audited(sql), values)
-                    .fetch_all(pool)
-                    .await?;
-                decode::rows(&rows, |row| decode::sqlite_row(row, resource, fields))
-            }
-            DataSource::Postgres(pool) => {
-                let (sql, values) = statement.build_sqlx(PostgresQueryBuilder);
-                let rows = sqlx::query_with(audited(sql), values)
-                    .fetch_all(pool)
-                    .await?;
-                decode::rows(&rows, |row| decode::postgres_row(row, resource, fields))
-            }
-        }
+        self.fetch_rendered(render(statement, self.backend()), resource, fields)
+            .await
     }
 
     /// [`fetch`](DataSource::fetch) for a statement already rendered for this pool's backend
     /// (see [`Selects`](crate::statement::Selects)).
     pub(crate) async fn fetch_rendered(
         &self,
-        (sql, values): (Arc<str>, SqlxValues),
+        (sql, values): (impl AsRef<str> + Send, SqlxValues),
         resource: &str,
         fields: &[Field],
     ) -> Result<Vec<Record>, DataError> {
         match self {
-            DataSource::Sqlite(pool) => {
-                let rows = sqlx::query_with(audited(sql), values)
-                    .fetch_all(pool)
-                    .await?;
-                decode::rows(&rows, |row| decode::sqlite_row(row, resource, fields))
-            }
-            DataSource::Postgres(pool) => {
-                let rows = sqlx::query_with(audited(sql), values)
-                    .fetch_all(pool)
-                    .await?;
-                decode::rows(&rows, |row| decode::postgres_row(row, resource, fields))
-            }
+            DataSource::Sqlite(pool) => sqlite_rows(pool, sql, values, resource, fields).await,
+            DataSource::Postgres(pool) => postgres_rows(pool, sql, values, resource, fields).await,
         }
     }
 
@@ -203,11 +181,133 @@ impl DataSource {
     /// able to wait for the lock when another writer holds it, and fails with "database is
     /// locked" instead of waiting out the busy timeout.
     pub(crate) async fn begin(&self) -> Result<Session, DataError> {
-        Ok(match self {
-            DataSource::Sqlite(pool) => Session::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
-            DataSource::Postgres(pool) => Session::Postgres(pool.begin().await?),
+        let connection = match self {
+            DataSource::Sqlite(pool) => {
+                Connection::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?)
+            }
+            DataSource::Postgres(pool) => Connection::Postgres(pool.begin().await?),
+        };
+        Ok(Session {
+            shared: Arc::new(Shared {
+                connection: Mutex::new(Some(connection)),
+                backend: self.backend(),
+                savepoints: AtomicUsize::new(0),
+            }),
+            savepoint: None,
         })
     }
+}
+
+/// Where a flow reads: the pool, or the open transaction of the write the task is inside
+/// ([`Data::reads`](crate::Data)). Inside a write on PostgreSQL, reads of rows lock what they
+/// return (`FOR UPDATE`) until the write ends, so what the write decides on cannot change
+/// under it; SQLite's write transaction holds the whole database already.
+pub(crate) enum Reads<'a> {
+    /// No write is open: the pool.
+    Pool(&'a DataSource),
+    /// The open write's transaction.
+    Write(Session),
+}
+
+impl Reads<'_> {
+    /// The SQL dialect.
+    pub(crate) fn backend(&self) -> Backend {
+        match self {
+            Reads::Pool(source) => source.backend(),
+            Reads::Write(session) => session.backend(),
+        }
+    }
+
+    /// Whether row reads lock the rows they return.
+    fn locks(&self) -> bool {
+        matches!(self, Reads::Write(session) if session.backend() == Backend::Postgres)
+    }
+
+    /// Runs a statement that reads no rows to lock (a count, an aggregate).
+    pub(crate) async fn fetch(
+        &self,
+        statement: &impl SqlxBinder,
+        resource: &str,
+        fields: &[Field],
+    ) -> Result<Vec<Record>, DataError> {
+        match self {
+            Reads::Pool(source) => source.fetch(statement, resource, fields).await,
+            Reads::Write(session) => session.fetch(statement, resource, fields).await,
+        }
+    }
+
+    /// Reads rows, locking them inside a write on PostgreSQL.
+    pub(crate) async fn rows(
+        &self,
+        mut select: SelectStatement,
+        resource: &str,
+        fields: &[Field],
+    ) -> Result<Vec<Record>, DataError> {
+        if self.locks() {
+            select.lock(LockType::Update);
+        }
+        self.fetch(&select, resource, fields).await
+    }
+
+    /// [`rows`](Reads::rows) for a `SELECT` already rendered for this backend (see
+    /// [`Selects`](crate::statement::Selects)).
+    pub(crate) async fn rendered_rows(
+        &self,
+        (sql, values): (Arc<str>, SqlxValues),
+        resource: &str,
+        fields: &[Field],
+    ) -> Result<Vec<Record>, DataError> {
+        match self {
+            Reads::Pool(source) => source.fetch_rendered((sql, values), resource, fields).await,
+            Reads::Write(session) if self.locks() => {
+                let sql = format!("{sql} FOR UPDATE");
+                session
+                    .fetch_rendered((sql, values), resource, fields)
+                    .await
+            }
+            Reads::Write(session) => {
+                session
+                    .fetch_rendered((sql, values), resource, fields)
+                    .await
+            }
+        }
+    }
+}
+
+/// A statement's text and values for `backend`.
+fn render(statement: &impl SqlxBinder, backend: Backend) -> (String, SqlxValues) {
+    match backend {
+        Backend::Sqlite => statement.build_sqlx(SqliteQueryBuilder),
+        Backend::Postgres => statement.build_sqlx(PostgresQueryBuilder),
+    }
+}
+
+/// Runs a rendered statement on SQLite and decodes every row.
+async fn sqlite_rows<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    sql: impl AsRef<str> + Send,
+    values: SqlxValues,
+    resource: &str,
+    fields: &[Field],
+) -> Result<Vec<Record>, DataError> {
+    let rows = sqlx::query_with(audited(sql.as_ref()), values)
+        .fetch_all(executor)
+        .await?;
+    decode::rows(&rows, |row| decode::sqlite_row(row, resource, fields))
+}
+
+/// Runs a rendered statement on PostgreSQL and decodes every row.
+async fn postgres_rows<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    sql: impl AsRef<str> + Send,
+    values: SqlxValues,
+    resource: &str,
+    fields: &[Field],
+) -> Result<Vec<Record>, DataError> {
+    let rows = sqlx::query_with(audited(sql.as_ref()), values)
+        .fetch_all(executor)
+        .await?;
+    decode::rows(&rows, |row| decode::postgres_row(row, resource, fields))
 }
 
 /// The one place where SQL text built at run time is passed to sqlx.
@@ -220,12 +320,23 @@ fn audited<T>(sql: T) -> AssertSqlSafe<T> {
     AssertSqlSafe(sql)
 }
 
-/// The open SQL transaction of one write: model actions run their statements through it, and
-/// pre-commit taps may read (or write) through it before it commits.
+/// The connection of an open write transaction ([`Session::connection`]).
+#[derive(Debug)]
+pub enum Connection {
+    /// A SQLite transaction.
+    Sqlite(Transaction<'static, Sqlite>),
+    /// A PostgreSQL transaction.
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// The open SQL transaction of one write: a handle that the write's model actions run their
+/// statements through, that pre-commit taps may read (or write) through before it commits,
+/// and that the reads and writes a write's hooks make through the same data set use (see
+/// [`Resource`](crate::Resource) § Writes). Statements of one write run one at a time.
 ///
 /// ```
 /// use hookline::Flow;
-/// use hookline_data::{Column, Data, DataSource, ResourceDef, Session};
+/// use hookline_data::{Column, Connection, Data, DataSource, ResourceDef};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let data = Data::builder(DataSource::connect("sqlite::memory:").await?)
 ///     .resource(ResourceDef::new("notes").column(Column::integer("id").primary_key()))
@@ -233,7 +344,8 @@ fn audited<T>(sql: T) -> AssertSqlSafe<T> {
 ///     .await?;
 /// // A pre-commit invariant, checked inside the transaction: at most 2 notes.
 /// data.transactions().pre_commit().tap_async("at-most-two", |commit| Box::pin(async move {
-///     let Session::Sqlite(tx) = commit.session() else { return Ok(Flow::Continue) };
+///     let mut connection = commit.session().connection().await?;
+///     let Connection::Sqlite(tx) = &mut *connection else { return Ok(Flow::Continue) };
 ///     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notes").fetch_one(&mut **tx).await?;
 ///     if count > 2 {
 ///         return Err(hookline::TapError::reject("at most two notes").with_status(409));
@@ -250,95 +362,165 @@ fn audited<T>(sql: T) -> AssertSqlSafe<T> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
+#[derive(Debug, Clone)]
+pub struct Session {
+    shared: Arc<Shared>,
+    /// The savepoint this handle ends, for a write made inside another write; `None` for the
+    /// write that began the transaction.
+    savepoint: Option<Arc<str>>,
+}
+
+/// What the handles of one transaction share.
 #[derive(Debug)]
-pub enum Session {
-    /// A SQLite transaction.
-    Sqlite(Transaction<'static, Sqlite>),
-    /// A PostgreSQL transaction.
-    Postgres(Transaction<'static, Postgres>),
+struct Shared {
+    /// `None` once the transaction committed or rolled back.
+    connection: Mutex<Option<Connection>>,
+    backend: Backend,
+    /// Savepoints made so far, to name the next.
+    savepoints: AtomicUsize,
 }
 
 impl Session {
+    /// The transaction's connection, for statements of your own. Waits while another
+    /// statement of the same write runs; hold the guard only for your statements.
+    /// [`DataError::TransactionEnded`] after the transaction committed or rolled back.
+    pub async fn connection(&self) -> Result<MappedMutexGuard<'_, Connection>, DataError> {
+        MutexGuard::try_map(self.shared.connection.lock().await, Option::as_mut)
+            .map_err(|_| DataError::TransactionEnded)
+    }
+
+    /// The SQL dialect.
+    pub fn backend(&self) -> Backend {
+        self.shared.backend
+    }
+
+    /// Runs a read statement in the transaction and decodes the rows.
+    pub(crate) async fn fetch(
+        &self,
+        statement: &impl SqlxBinder,
+        resource: &str,
+        fields: &[Field],
+    ) -> Result<Vec<Record>, DataError> {
+        self.fetch_rendered(render(statement, self.backend()), resource, fields)
+            .await
+    }
+
+    /// [`fetch`](Session::fetch) for a statement already rendered for this backend.
+    pub(crate) async fn fetch_rendered(
+        &self,
+        (sql, values): (impl AsRef<str> + Send, SqlxValues),
+        resource: &str,
+        fields: &[Field],
+    ) -> Result<Vec<Record>, DataError> {
+        match &mut *self.connection().await? {
+            Connection::Sqlite(tx) => sqlite_rows(&mut **tx, sql, values, resource, fields).await,
+            Connection::Postgres(tx) => {
+                postgres_rows(&mut **tx, sql, values, resource, fields).await
+            }
+        }
+    }
+
     /// Runs a write with a `RETURNING` clause that affects at most one row (by primary key)
-    /// and decodes that row. Both backends make every change of such a statement when its
-    /// first row is returned, so the statement is not stepped further.
+    /// and decodes that row.
     pub(crate) async fn fetch_row(
-        &mut self,
+        &self,
         statement: &impl SqlxBinder,
         resource: &str,
         fields: &[Field],
     ) -> Result<Option<Record>, DataError> {
-        match self {
-            Session::Sqlite(tx) => {
-                let (sql, values) = statement.build_sqlx(SqliteQueryBuilder);
-                let row = sqlx::query_with(audited(sql), values)
-                    .fetch_optional(&mut **tx)
-                    .await?;
-                row.map(|row| decode::sqlite_row(&row, resource, fields))
-                    .transpose()
-            }
-            Session::Postgres(tx) => {
-                let (sql, values) = statement.build_sqlx(PostgresQueryBuilder);
-                let row = sqlx::query_with(audited(sql), values)
-                    .fetch_optional(&mut **tx)
-                    .await?;
-                row.map(|row| decode::postgres_row(&row, resource, fields))
-                    .transpose()
-            }
-        }
+        self.fetch_rendered_row(render(statement, self.backend()), resource, fields)
+            .await
     }
 
-    /// [`fetch_row`](Session::fetch_row) for a statement already rendered for this session's
-    /// backend (see [`Inserts`](crate::statement::Inserts)).
+    /// [`fetch_row`](Session::fetch_row) for a statement already rendered for this backend
+    /// (see [`Inserts`](crate::statement::Inserts)). Both backends make every change of such
+    /// a statement when its first row is returned, so the statement is not stepped further.
     pub(crate) async fn fetch_rendered_row(
-        &mut self,
-        (sql, values): (Arc<str>, SqlxValues),
+        &self,
+        (sql, values): (impl AsRef<str> + Send, SqlxValues),
         resource: &str,
         fields: &[Field],
     ) -> Result<Option<Record>, DataError> {
-        match self {
-            Session::Sqlite(tx) => {
-                let row = sqlx::query_with(audited(sql), values)
-                    .fetch_optional(&mut **tx)
-                    .await?;
-                row.map(|row| decode::sqlite_row(&row, resource, fields))
-                    .transpose()
-            }
-            Session::Postgres(tx) => {
-                let row = sqlx::query_with(audited(sql), values)
-                    .fetch_optional(&mut **tx)
-                    .await?;
-                row.map(|row| decode::postgres_row(&row, resource, fields))
-                    .transpose()
-            }
+        let sql = audited(sql.as_ref());
+        match &mut *self.connection().await? {
+            Connection::Sqlite(tx) => sqlx::query_with(sql, values)
+                .fetch_optional(&mut **tx)
+                .await?
+                .map(|row| decode::sqlite_row(&row, resource, fields))
+                .transpose(),
+            Connection::Postgres(tx) => sqlx::query_with(sql, values)
+                .fetch_optional(&mut **tx)
+                .await?
+                .map(|row| decode::postgres_row(&row, resource, fields))
+                .transpose(),
         }
     }
 
-    /// Commits.
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            Session::Sqlite(tx) => tx.commit().await,
-            Session::Postgres(tx) => tx.commit().await,
-        }
+    /// A handle for a write made inside this one: a savepoint of the same transaction, which
+    /// its commit releases and its rollback undoes without ending the outer write.
+    pub(crate) async fn savepoint(&self) -> Result<Session, DataError> {
+        let n = self.shared.savepoints.fetch_add(1, Ordering::Relaxed);
+        let name: Arc<str> = format!("hookline_{n}").into();
+        self.execute(&format!("SAVEPOINT {name}")).await?;
+        Ok(Session {
+            shared: self.shared.clone(),
+            savepoint: Some(name),
+        })
     }
 
-    /// Rolls back.
-    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
-        match self {
-            Session::Sqlite(tx) => tx.rollback().await,
-            Session::Postgres(tx) => tx.rollback().await,
+    /// Runs a fixed statement (savepoint control) on the transaction.
+    async fn execute(&self, sql: &str) -> Result<(), DataError> {
+        let query = sqlx::raw_sql(audited(sql));
+        match &mut *self.connection().await? {
+            Connection::Sqlite(tx) => query.execute(&mut **tx).await.map(drop)?,
+            Connection::Postgres(tx) => query.execute(&mut **tx).await.map(drop)?,
         }
+        Ok(())
+    }
+
+    /// Commits (or, for a write inside another, releases its savepoint).
+    pub(crate) async fn commit(self) -> Result<(), DataError> {
+        if let Some(savepoint) = &self.savepoint {
+            return self
+                .execute(&format!("RELEASE SAVEPOINT {savepoint}"))
+                .await;
+        }
+        match self.take().await? {
+            Connection::Sqlite(tx) => tx.commit().await?,
+            Connection::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Rolls back (or, for a write inside another, rolls back to its savepoint).
+    pub(crate) async fn rollback(self) -> Result<(), DataError> {
+        if let Some(savepoint) = &self.savepoint {
+            return self
+                .execute(&format!(
+                    "ROLLBACK TO SAVEPOINT {savepoint}; RELEASE SAVEPOINT {savepoint}"
+                ))
+                .await;
+        }
+        match self.take().await? {
+            Connection::Sqlite(tx) => tx.rollback().await?,
+            Connection::Postgres(tx) => tx.rollback().await?,
+        }
+        Ok(())
+    }
+
+    /// Ends the transaction's connection for every handle.
+    async fn take(&self) -> Result<Connection, DataError> {
+        self.shared
+            .connection
+            .lock()
+            .await
+            .take()
+            .ok_or(DataError::TransactionEnded)
     }
 }
 
 /// The text and values of a built statement, for tests that look at the generated SQL.
 #[cfg(test)]
-pub(crate) fn build(
-    statement: &impl SqlxBinder,
-    backend: Backend,
-) -> (String, sea_query_sqlx::SqlxValues) {
-    match backend {
-        Backend::Sqlite => statement.build_sqlx(SqliteQueryBuilder),
-        Backend::Postgres => statement.build_sqlx(PostgresQueryBuilder),
-    }
+pub(crate) fn build(statement: &impl SqlxBinder, backend: Backend) -> (String, SqlxValues) {
+    render(statement, backend)
 }

@@ -26,7 +26,7 @@ use crate::actor::Actor;
 use crate::error::DataError;
 use crate::record::Record;
 use crate::resource::ResourceInner;
-use crate::source::{Backend, DataSource, Session};
+use crate::source::{Backend, Session};
 use crate::statement::{self, Inserts};
 
 /// The transaction domain of the data layer (see the [module docs](self)).
@@ -169,14 +169,11 @@ impl Committer<SqlWrites> for SqlCommitter {
         session: Session,
         _transaction: &Applied<SqlWrites>,
     ) -> Result<(), TapError> {
-        match session.commit().await {
-            Ok(()) => Ok(()),
-            Err(error) => Err(TapError::fail(DataError::from(error))),
-        }
+        session.commit().await.map_err(TapError::fail)
     }
 
     async fn rollback(&self, session: Session) -> Result<(), TapError> {
-        Ok(session.rollback().await?)
+        session.rollback().await.map_err(TapError::fail)
     }
 }
 
@@ -219,10 +216,11 @@ pub(crate) fn engine(
     Ok(engine)
 }
 
-/// Runs `diffs` as one transaction for `actor`; returns the rows as written, by record.
+/// Runs `diffs` as one transaction for `actor` on the open `session`, which the engine
+/// commits or rolls back; returns the rows as written, by record.
 pub(crate) async fn run(
     engine: &Transactions<SqlWrites>,
-    source: &DataSource,
+    session: Session,
     actor: &Actor,
     diffs: Vec<Diff<SqlWrites>>,
 ) -> Result<HashMap<RecordRef, Record>, DataError> {
@@ -232,7 +230,6 @@ pub(crate) async fn run(
     let transaction = diffs
         .into_iter()
         .fold(Transaction::new(inputs), Transaction::model);
-    let session = source.begin().await?;
     match engine.run(transaction, session).await {
         Ok(applied) => Ok(written(applied)),
         Err(error) => Err(typed(error)),

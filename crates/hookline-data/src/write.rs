@@ -1,11 +1,16 @@
 //! The write flows of a [`Resource`]: create, edit, delete (with cascades), and bulk edit and
 //! delete.
 //!
-//! Every flow first *plans*: it checks access and runs each record's `before_save` taps in
-//! order, outside any transaction, collecting diffs. A rejection there writes nothing. Then the
-//! whole plan runs as **one** engine transaction (`transaction.rs`): one SQL statement per diff,
-//! pre-commit taps, commit, post-commit taps. Then each record's `after_save` taps run in the
-//! order the statements ran; a rejection there returns an error marked `committed`.
+//! Every flow opens its SQL transaction first (on SQLite after its write turn, `BEGIN
+//! IMMEDIATE`), then *plans* inside it: it reads the records it changes (locked on PostgreSQL,
+//! `FOR UPDATE`, bulk writes in primary-key order), checks access on them and runs each
+//! record's `before_save` taps in order, collecting diffs. What those taps read and write
+//! through the same data set runs in the same transaction ([`Data::reads`](crate::Data),
+//! [`Resource`] § Writes), so what the write decides on cannot change before it commits. A
+//! rejection there rolls back and writes nothing. Then the whole plan runs as **one** engine
+//! transaction (`transaction.rs`): one SQL statement per diff, pre-commit taps, commit,
+//! post-commit taps. Then each record's `after_save` taps run in the order the statements ran;
+//! a rejection there returns an error marked `committed`.
 //!
 //! Deleting a record cascades to the children declared with `on_delete`: after the parent's
 //! `before_save`, each child is access-checked and planned through its own delete (or, for
@@ -13,6 +18,7 @@
 //! parent's, in the same transaction. AdminForth cascades before the parent's `beforeSave`,
 //! so an aborting hook there leaves children deleted; here nothing is written.
 
+use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -28,6 +34,7 @@ use crate::hooks::{CreateContext, DeleteContext, EditContext};
 use crate::record::Record;
 use crate::resource::{Resource, ResourceInner};
 use crate::schema::{ColumnType, Fill, OnDelete};
+use crate::source::Session;
 use crate::statement;
 use crate::transaction::{self, Change, RecordRef, SqlWrites};
 
@@ -50,28 +57,41 @@ fn committed(error: HookError) -> DataError {
     DataError::Hook(error.set_committed(true))
 }
 
+/// What a write flow was asked to do.
+enum Request {
+    Create(Record),
+    Edit(Vec<Value>, Record),
+    Delete(Vec<Value>),
+}
+
+/// A committed plan: the records asked for, and the writes whose `after_save` is still to
+/// run, with the rows their statements returned.
+struct Committed {
+    nodes: Vec<RecordRef>,
+    saved: Vec<(RecordRef, Saved)>,
+    written: HashMap<RecordRef, Record>,
+}
+
+/// How many records one locking read of a bulk write names.
+const LOCK_CHUNK: usize = 500;
+
 impl Resource {
     /// Creates a record: access (`create`) → the client's record is checked (known,
     /// non-backend-only columns, values of the right type) and filled (`fill_on_create`,
-    /// `default`) → `create.before_save` → required columns checked → transaction { insert,
-    /// model-action and pre-commit taps } → commit → post-commit taps → `create.after_save`.
-    /// Returns the record as stored (without backend-only columns).
+    /// `default`) → `create.before_save` → required columns checked → insert, model-action and
+    /// pre-commit taps → commit → post-commit taps → `create.after_save`. Returns the record
+    /// as stored (without backend-only columns).
     pub async fn create(&self, actor: &Actor, record: Record) -> Result<Record, DataError> {
-        let res = &self.inner;
-        res.check_access(Operation::Create, actor, None)?;
-        let mut plan = Plan::default();
-        let node = self.plan_create(&mut plan, actor, res, record).await?;
-        self.finish(actor, plan)
-            .await?
-            .into_iter()
-            .find_map(|(done, record)| (done == node).then_some(record))
-            .ok_or_else(|| missing(res))
+        self.inner.check_access(Operation::Create, actor, None)?;
+        self.write(actor, Request::Create(record))
+            .await
+            .and_then(|mut records| records.pop().ok_or_else(|| missing(&self.inner)))
     }
 
-    /// Changes a record: the old record is loaded → access (`edit`, with the old record) →
-    /// the updates are checked → `edit.before_save` → transaction { update of the changed
-    /// columns } → commit → `edit.after_save` (which runs even if nothing changed, as in
-    /// AdminForth). Returns the record as it is now.
+    /// Changes a record: the old record is read (and locked) → access (`edit`, with the old
+    /// record) → the updates are checked → `edit.before_save` → update of the changed columns
+    /// → commit → `edit.after_save` (which runs even if nothing changed, as in AdminForth).
+    /// Returns the record as it is now.
     pub async fn edit(
         &self,
         actor: &Actor,
@@ -83,10 +103,10 @@ impl Resource {
             .and_then(|mut records| records.pop().ok_or_else(|| missing(&self.inner)))
     }
 
-    /// Deletes a record: it is loaded → access (`delete`, with the record) →
-    /// `delete.before_save` → its cascades are planned (children's access checks and hooks) →
-    /// transaction { children's statements, delete } → commit → `after_save` of the children,
-    /// then of the record. Returns the deleted record.
+    /// Deletes a record: it is read (and locked) → access (`delete`, with the record) →
+    /// `delete.before_save` → its cascades are planned (children read and locked, their access
+    /// checks and hooks) → children's statements, delete → commit → `after_save` of the
+    /// children, then of the record. Returns the deleted record.
     pub async fn delete(&self, actor: &Actor, id: impl Into<Value>) -> Result<Record, DataError> {
         self.bulk_delete(actor, [id.into()])
             .await
@@ -95,62 +115,181 @@ impl Resource {
 
     /// Applies the same updates to several records, each through the edit flow in order
     /// (access check and `before_save` per record), all in **one** transaction: if any record
-    /// is denied or rejected, or any statement fails, nothing is written. Then each record's
-    /// `after_save` runs in order. Returns the records as they are now.
+    /// is denied or rejected, or any statement fails, nothing is written. The records are
+    /// read and locked first, in primary-key order, so two bulk writes of overlapping records
+    /// wait for each other instead of deadlocking. Then each record's `after_save` runs in
+    /// order. Returns the records as they are now.
     pub async fn bulk_edit(
         &self,
         actor: &Actor,
         ids: impl IntoIterator<Item = Value>,
         mut updates: Record,
     ) -> Result<Vec<Record>, DataError> {
+        self.inner.check_client_record(&mut updates)?;
+        let ids = ids.into_iter().collect();
+        self.write(actor, Request::Edit(ids, updates)).await
+    }
+
+    /// Deletes several records, each through the delete flow in order (access check,
+    /// `before_save` and cascades per record), all in **one** transaction: if any record is
+    /// denied or rejected, nothing is deleted. The records are read and locked first, in
+    /// primary-key order. Then each `after_save` runs in order. Returns the deleted records.
+    /// (AdminForth's bulk delete runs the hooks in parallel, ignores `ok: false`, and may
+    /// delete some records but not others.)
+    pub async fn bulk_delete(
+        &self,
+        actor: &Actor,
+        ids: impl IntoIterator<Item = Value>,
+    ) -> Result<Vec<Record>, DataError> {
+        let ids = ids.into_iter().collect();
+        self.write(actor, Request::Delete(ids)).await
+    }
+
+    /// Runs a write flow in its own transaction — or, when the task is inside another write
+    /// of this data set (a hook of that write called this flow), inside that write's
+    /// transaction, in a savepoint — then runs the `after_save` taps. Returns the records
+    /// asked for, in order (a record named twice is written once and returned twice).
+    async fn write(&self, actor: &Actor, request: Request) -> Result<Vec<Record>, DataError> {
         let res = &self.inner;
-        res.check_client_record(&mut updates)?;
-        let mut plan = Plan::default();
-        let mut nodes = Vec::new();
-        for id in ids {
-            let key = res.key(&id)?;
-            let old = self.load(res, &key).await?;
-            res.check_access(Operation::Edit, actor, Some(&old))?;
-            nodes.push(
-                self.plan_edit(&mut plan, actor, res, key, old, updates.clone())
-                    .await?,
-            );
-        }
-        // A record named twice is written once and returned twice.
-        let done: HashMap<_, _> = self.finish(actor, plan).await?.into_iter().collect();
+        let outer = self.data.open_write();
+        let turn = match outer {
+            Some(_) => None,
+            None => self.data.write_turn().await,
+        };
+        let committed = match outer {
+            Some(outer) => {
+                let session = outer.savepoint().await?;
+                self.plan_and_commit(session, actor, request).await
+            }
+            None => {
+                // SQLite's BEGIN IMMEDIATE waits out the busy timeout behind another process's
+                // write, then fails: a conflict to retry (409), like a deadlock.
+                let session = self
+                    .data
+                    .source()
+                    .begin()
+                    .await
+                    .map_err(|error| transaction::conflict(res.name(), error))?;
+                self.data
+                    .inside_write(
+                        session.clone(),
+                        self.plan_and_commit(session, actor, request),
+                    )
+                    .await
+            }
+        };
+        drop(turn);
+        let Committed {
+            nodes,
+            saved,
+            written,
+        } = committed.map_err(|error| transaction::conflict(res.name(), error))?;
+        let done = self.after_save(saved, written).await?;
         nodes
             .iter()
             .map(|node| done.get(node).cloned().ok_or_else(|| missing(res)))
             .collect()
     }
 
-    /// Deletes several records, each through the delete flow in order (access check,
-    /// `before_save` and cascades per record), all in **one** transaction: if any record is
-    /// denied or rejected, nothing is deleted. Then each `after_save` runs in order. Returns
-    /// the deleted records. (AdminForth's bulk delete runs the hooks in parallel, ignores
-    /// `ok: false`, and may delete some records but not others.)
-    pub async fn bulk_delete(
+    /// Plans the request with `session` open (every read the plan and its hooks make goes
+    /// through it), then runs the plan's statements and commits; a failed plan rolls back.
+    async fn plan_and_commit(
         &self,
+        session: Session,
         actor: &Actor,
-        ids: impl IntoIterator<Item = Value>,
-    ) -> Result<Vec<Record>, DataError> {
-        let res = &self.inner;
+        request: Request,
+    ) -> Result<Committed, DataError> {
         let mut plan = Plan::default();
+        let nodes = match self.plan(&mut plan, actor, request).await {
+            Ok(nodes) => nodes,
+            Err(error) => {
+                if let Err(rollback) = session.rollback().await {
+                    tracing::warn!(error = %rollback, "rolling back a refused write failed");
+                }
+                return Err(error);
+            }
+        };
+        let Plan { diffs, saved, .. } = plan;
+        let written = if diffs.is_empty() {
+            // Nothing to write: end the transaction, releasing what its reads locked.
+            session.commit().await?;
+            HashMap::new()
+        } else {
+            transaction::run(self.data.transactions(), session, actor, diffs).await?
+        };
+        Ok(Committed {
+            nodes,
+            saved,
+            written,
+        })
+    }
+
+    /// Plans every record of the request, in order.
+    async fn plan(
+        &self,
+        plan: &mut Plan,
+        actor: &Actor,
+        request: Request,
+    ) -> Result<Vec<RecordRef>, DataError> {
+        let res = &self.inner;
         let mut nodes = Vec::new();
-        for id in ids {
-            let key = res.key(&id)?;
-            let record = self.load(res, &key).await?;
-            res.check_access(Operation::Delete, actor, Some(&record))?;
-            nodes.push(
-                self.plan_delete(&mut plan, actor, res, key, record, None)
-                    .await?,
-            );
+        match request {
+            Request::Create(record) => {
+                nodes.push(self.plan_create(plan, actor, res, record).await?);
+            }
+            Request::Edit(ids, updates) => {
+                for (key, old) in self.lock_records(res, &ids).await? {
+                    res.check_access(Operation::Edit, actor, Some(&old))?;
+                    let updates = updates.clone();
+                    nodes.push(self.plan_edit(plan, actor, res, key, old, updates).await?);
+                }
+            }
+            Request::Delete(ids) => {
+                for (key, record) in self.lock_records(res, &ids).await? {
+                    res.check_access(Operation::Delete, actor, Some(&record))?;
+                    nodes.push(
+                        self.plan_delete(plan, actor, res, key, record, None)
+                            .await?,
+                    );
+                }
+            }
         }
-        // A record named twice is written once and returned twice.
-        let done: HashMap<_, _> = self.finish(actor, plan).await?.into_iter().collect();
-        nodes
+        Ok(nodes)
+    }
+
+    /// The records `ids` name, in the order given, read inside the write and locked in
+    /// primary-key order (one statement per [`LOCK_CHUNK`] keys).
+    /// [`DataError::NotFound`] for the first id that names no record.
+    async fn lock_records(
+        &self,
+        res: &ResourceInner,
+        ids: &[Value],
+    ) -> Result<Vec<(Value, Record)>, DataError> {
+        let keys = ids
             .iter()
-            .map(|node| done.get(node).cloned().ok_or_else(|| missing(res)))
+            .map(|id| res.key(id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut sorted: Vec<&Value> = keys.iter().collect();
+        sorted.sort_by(|a, b| key_order(a, b));
+        sorted.dedup();
+        let reads = self.data.reads();
+        let pk = &res.pk_column().name;
+        let mut found = HashMap::with_capacity(sorted.len());
+        for chunk in sorted.chunks(LOCK_CHUNK) {
+            let select = statement::by_keys(res, chunk, reads.backend());
+            for row in reads.rows(select, res.name(), &res.fields).await? {
+                let key = row.get(pk).cloned().unwrap_or(Value::Null);
+                found.insert(RecordRef::existing(res, &key).key, row);
+            }
+        }
+        keys.into_iter()
+            .map(|key| match found.get(&RecordRef::existing(res, &key).key) {
+                Some(record) => Ok((key, record.clone())),
+                None => Err(DataError::NotFound {
+                    resource: res.name().to_owned(),
+                    id: key,
+                }),
+            })
             .collect()
     }
 
@@ -282,13 +421,13 @@ impl Resource {
             };
             res.hooks.delete.before_save.call(&mut ctx).await?;
             let mut first = Vec::new();
-            let source = self.data.source();
+            let reads = self.data.reads();
             for child in &res.children {
                 let child_res = self.data.inner_resource(&child.resource)?;
                 let column = child_res.column(&child.column)?;
-                let select = statement::by_column(child_res, column, &key, source.backend());
-                for row in source
-                    .fetch(&select, child_res.name(), &child_res.fields)
+                let select = statement::by_column(child_res, column, &key, reads.backend());
+                for row in reads
+                    .rows(select, child_res.name(), &child_res.fields)
                     .await?
                 {
                     let child_key = row
@@ -329,24 +468,16 @@ impl Resource {
         })
     }
 
-    /// Runs the plan's transaction (if it writes anything), then every `after_save` in plan
-    /// order. Returns each record as it is now (deleted records as they were), without
-    /// backend-only columns, in plan order.
-    async fn finish(
+    /// Runs every `after_save` in plan order. Returns each record as it is now (deleted
+    /// records as they were), without backend-only columns.
+    async fn after_save(
         &self,
-        actor: &Actor,
-        plan: Plan,
-    ) -> Result<Vec<(RecordRef, Record)>, DataError> {
-        let Plan { diffs, saved, .. } = plan;
-        let mut written = if diffs.is_empty() {
-            HashMap::new()
-        } else {
-            let _turn = self.data.write_turn().await;
-            transaction::run(self.data.transactions(), self.data.source(), actor, diffs).await?
-        };
+        saved: Vec<(RecordRef, Saved)>,
+        mut written: HashMap<RecordRef, Record>,
+    ) -> Result<HashMap<RecordRef, Record>, DataError> {
         // The plan lists writes children first (a cascade is planned before its parent's
         // diff is added), which is the order the statements ran in.
-        let mut results = Vec::with_capacity(saved.len());
+        let mut results = HashMap::with_capacity(saved.len());
         for (node, save) in saved {
             let (res, mut record) = match save {
                 Saved::Create(res, mut ctx) => {
@@ -385,7 +516,7 @@ impl Resource {
                 }
             };
             res.strip_backend_only(&mut record);
-            results.push((node, record));
+            results.insert(node, record);
         }
         Ok(results)
     }
@@ -424,6 +555,21 @@ fn fill(res: &ResourceInner, actor: &Actor, record: &mut Record) -> Result<(), D
         record.set(column.name.clone(), value);
     }
     Ok(())
+}
+
+/// The order a write locks records in: numbers by value, text by its bytes.
+fn key_order(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Number(a), Value::Number(b)) => match (a.as_i64(), b.as_i64()) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            _ => a
+                .as_f64()
+                .partial_cmp(&b.as_f64())
+                .unwrap_or(Ordering::Equal),
+        },
+        (Value::String(a), Value::String(b)) => a.cmp(b),
+        _ => a.to_string().cmp(&b.to_string()),
+    }
 }
 
 /// A write whose row the transaction did not return (see [`DataError::MissingOutput`]).

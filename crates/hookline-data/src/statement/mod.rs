@@ -36,7 +36,7 @@ mod write;
 pub(crate) use aggregate::aggregate;
 pub(crate) use cache::{Inserts, Selects};
 pub(crate) use filter::filters;
-pub(crate) use select::{by_column, check, count};
+pub(crate) use select::{by_column, by_keys, check, count};
 pub(crate) use write::{delete, update};
 
 fn col(name: &str) -> Alias {

@@ -226,6 +226,18 @@ pub(crate) fn by_column(
         .to_owned()
 }
 
+/// `SELECT <columns> FROM <table> WHERE <pk> IN (<keys>) ORDER BY <pk>`: the records a bulk
+/// write names, in primary-key order (the order a write locks them in).
+pub(crate) fn by_keys(res: &ResourceInner, keys: &[&Value], backend: Backend) -> SelectStatement {
+    let pk = res.pk_column();
+    select_all(res)
+        .and_where(
+            Expr::col(col(&pk.name)).is_in(keys.iter().map(|key| to_sql(pk.kind, key, backend))),
+        )
+        .order_by(col(&pk.name), Order::Asc)
+        .to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
