@@ -739,7 +739,7 @@ impl TablePlan<'_> {
                     let add = self.render(
                         Table::alter()
                             .table(Alias::new(table))
-                            .add_column(&mut column_def(column, self.backend)),
+                            .add_column(column_def(column, self.backend)),
                     );
                     return Ok(Err(format!(
                         "the column is new, required and has no default, and the table has rows, \

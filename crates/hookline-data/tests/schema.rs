@@ -541,3 +541,45 @@ async fn the_schema_lock_has_one_holder_at_a_time() {
         drop_schema(&schema).await;
     }
 }
+
+/// A write that waits out SQLite's busy timeout behind another process's write transaction
+/// answers 409 "retry", not 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_locked_out_by_another_process_is_a_conflict_to_retry() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    let file = SqliteFile::new();
+    let path = file.0.join("shop.db");
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .busy_timeout(Duration::from_millis(100));
+    let pool = SqlitePoolOptions::new()
+        .connect_with(options.clone())
+        .await
+        .unwrap();
+    let data = Data::builder(DataSource::Sqlite(pool))
+        .resources(shop())
+        .build()
+        .await
+        .unwrap();
+    // Another process's write transaction, as far as this pool can tell.
+    let other = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let holder = other.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    let err = data
+        .resource("orders")
+        .unwrap()
+        .create(&Actor::default(), Default::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, DataError::Conflict { message, .. }
+            if message == "a concurrent write conflicted; retry"),
+        "{err}"
+    );
+    assert_eq!(err.status(), 409);
+    holder.rollback().await.unwrap();
+}
