@@ -8,10 +8,11 @@ use std::sync::{Arc, Weak};
 use hookline::transaction::Transactions;
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::ddl::{self, SchemaLock, SchemaReport};
+use crate::ddl::{self, SchemaReport};
 use crate::error::DataError;
 use crate::resource::{Child, Resource, ResourceInner};
 use crate::schema::ResourceDef;
+use crate::schema_lock::SchemaLock;
 use crate::source::{Backend, DataSource, Reads, SQLITE_BUSY_TIMEOUT, Session};
 use crate::transaction::{self, SqlWrites};
 

@@ -1,6 +1,5 @@
 //! Schema DDL for resources: the tables a data set needs, compared with the database's catalog,
-//! created or extended when that is safe, refused when it is not — and the [`SchemaLock`] that
-//! makes the start-ups of several instances on one database take turns.
+//! created or extended when that is safe, refused when it is not.
 //!
 //! # What a build does to the database
 //!
@@ -14,8 +13,10 @@
 //!   column; plain foreign keys, without `ON DELETE`, since hookline runs cascades itself so
 //!   that hooks run). A declared column missing from an existing table is added
 //!   (`ALTER TABLE … ADD COLUMN`) when it is nullable or has a default — existing rows get the
-//!   default. A column declared `unique` whose table has no single-column unique index on it
-//!   gets one (`CREATE UNIQUE INDEX "<table>_<column>_key"`).
+//!   default (a required column without a default is added to an empty table only; SQLite
+//!   adds it without `NOT NULL`, which it cannot add without a default, and the create flow
+//!   checks required values anyway). A column declared `unique` whose table has no
+//!   single-column unique index on it gets one (`CREATE UNIQUE INDEX "<table>_<column>_key"`).
 //! - **Destructive or ambiguous changes**, refused with a [`SchemaProblem`] that names the
 //!   resource and column and says what to do: a column in the table but not in the definition
 //!   (dropped, or renamed), a column whose type does not fit the declared one, a new required
@@ -37,24 +38,20 @@
 //! also seeds holds it itself across build and seed ([`DataBuilder::under_lock`](crate::DataBuilder::under_lock)).
 
 use std::fmt;
-use std::fs::{File, OpenOptions, TryLockError};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use sea_query::{
     Alias, ColumnDef, Expr, ExprTrait, ForeignKey, Func, Index, PostgresQueryBuilder, Query,
     SchemaStatementBuilder, SqliteQueryBuilder, Table,
 };
 use serde_json::Value;
-use sqlx::Connection as _;
-use sqlx::postgres::PgConnection;
 
 use crate::coerce;
 use crate::decode::Field;
 use crate::error::DataError;
 use crate::resource::ResourceInner;
 use crate::schema::{Column, ColumnType};
+use crate::schema_lock::SchemaLock;
 use crate::source::{Backend, DataSource};
 
 /// Every column of a table: name and declared type (SQLite) or type name (PostgreSQL's
@@ -75,9 +72,6 @@ const POSTGRES_UNIQUE: &str = "SELECT a.attname::text FROM pg_index i \
      JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0] \
      WHERE n.nspname = current_schema() AND t.relname = $1 AND i.indisunique \
      AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL";
-
-/// The main database's file, empty for an in-memory one.
-const SQLITE_FILE: &str = "SELECT file FROM pragma_database_list WHERE name = 'main'";
 
 /// Creates missing tables and makes the other additive changes (if `create`; under the
 /// [`SchemaLock`], taken here unless `lock_held`), or only checks (if not); refuses with the
@@ -141,9 +135,14 @@ pub(crate) async fn inspect(
             }
             continue;
         }
-        let unique = source
-            .catalog(SQLITE_UNIQUE, POSTGRES_UNIQUE, table.name())
-            .await?;
+        let unique = match res.def.columns.iter().any(|c| c.unique && !c.primary_key) {
+            true => {
+                source
+                    .catalog(SQLITE_UNIQUE, POSTGRES_UNIQUE, table.name())
+                    .await?
+            }
+            false => Vec::new(),
+        };
         let mut rows = Rows::Unknown;
         let added: Vec<&Column> = res
             .def
@@ -183,15 +182,14 @@ pub(crate) async fn inspect(
                         }
                     }
                 }
-                None if !create => report.problems.push(
-                    table.problem(
-                        Some(column),
-                        "the declared column is missing from the table, and creating missing \
-                     tables is off (so hookline changes no table): add it to the table by hand, \
-                     or remove it from the definition"
-                            .into(),
-                    ),
-                ),
+                None if !create => {
+                    let message = "the declared column is missing from the table, and creating \
+                        missing tables is off (so hookline changes no table): add it to the table \
+                        by hand, or remove it from the definition";
+                    report
+                        .problems
+                        .push(table.problem(Some(column), message.into()));
+                }
                 None => match table.add_column(column, source, &mut rows).await? {
                     Ok(changes) => report.changes.extend(changes),
                     Err(message) => report.problems.push(table.problem(Some(column), message)),
@@ -330,155 +328,6 @@ impl From<SchemaProblem> for DataError {
             message: problem.message,
         }
     }
-}
-
-/// The lock that start-ups of several instances on one database take turns with: whoever
-/// holds it may change the schema and seed, and every other start-up waits for it.
-///
-/// - **PostgreSQL**: a session-level advisory lock, `pg_advisory_lock(`[`SchemaLock::POSTGRES_KEY`]`)`,
-///   held by a connection of its own (not one of the pool's). The key is fixed, so start-ups
-///   on one database take turns even when they use different schemas; the server releases
-///   it when its connection ends, so a crashed instance does not keep it. It needs a session
-///   of its own: a pooler in transaction mode (PgBouncer's `pool_mode = transaction`) does
-///   not keep advisory locks.
-/// - **SQLite** (a file): an exclusive OS file lock (`flock`, `LockFileEx`;
-///   [`File::lock`](std::fs::File::lock)) on a file next to the database, `<database>.hookline-lock`,
-///   created if missing and never removed. SQLite's own locks cannot do this job: a write
-///   transaction held by one connection from before the DDL until after the seed rows would
-///   lock out the start-up's own statements, which run on the pool's other connections. The
-///   OS drops the file lock when the process ends, however it ends.
-/// - **SQLite in memory**: nothing to lock; such a database belongs to one pool of one
-///   process.
-///
-/// A [`DataBuilder::build`](crate::DataBuilder::build) that may change the schema takes the
-/// lock by itself. To hold it across more than the build — seeding tables when they are
-/// empty, say — acquire it, build [`under_lock`](crate::DataBuilder::under_lock), seed, and
-/// [`release`](SchemaLock::release) it. Dropping the lock without releasing it releases it
-/// too (the connection or file is closed).
-///
-/// ```
-/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// use hookline_data::{Actor, Column, Data, DataSource, Query, Record, ResourceDef, SchemaLock};
-/// let source = DataSource::connect("sqlite::memory:").await?;
-/// let lock = SchemaLock::acquire(&source).await?;
-/// let data = Data::builder(source.clone())
-///     .resource(ResourceDef::new("notes").column(Column::integer("id").primary_key()))
-///     .under_lock(&lock)
-///     .build()
-///     .await?;
-/// let notes = data.resource("notes")?;
-/// // Seed once: no other start-up can be between this count and these inserts.
-/// if notes.count(&Actor::default(), Query::new()).await? == 0 {
-///     notes.create(&Actor::default(), Record::new()).await?;
-/// }
-/// lock.release().await?;
-/// # Ok::<(), hookline_data::DataError>(())
-/// # }).unwrap();
-/// ```
-#[derive(Debug)]
-#[must_use = "the lock is released when dropped"]
-pub struct SchemaLock {
-    held: Held,
-}
-
-#[derive(Debug)]
-enum Held {
-    Postgres(PgConnection),
-    File(File),
-    Nothing,
-}
-
-/// How often a SQLite start-up tries the lock file again while another one holds it.
-const FILE_LOCK_RETRY: Duration = Duration::from_millis(25);
-
-impl SchemaLock {
-    /// The PostgreSQL advisory lock key: `"hookline"` in ASCII, as one 64-bit integer
-    /// (`7526752521339596389`). Another application that uses this key on the same database
-    /// would take turns with hookline's start-ups.
-    pub const POSTGRES_KEY: i64 = 0x686F_6F6B_6C69_6E65;
-
-    /// Takes the lock for `source`'s database, waiting while another start-up holds it.
-    pub async fn acquire(source: &DataSource) -> Result<SchemaLock, DataError> {
-        let held = match source {
-            DataSource::Postgres(pool) => {
-                let mut connection = PgConnection::connect_with(&pool.connect_options()).await?;
-                let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                    .bind(Self::POSTGRES_KEY)
-                    .fetch_one(&mut connection)
-                    .await?;
-                if !taken {
-                    tracing::info!("another instance is starting: waiting for the schema lock");
-                    sqlx::query("SELECT pg_advisory_lock($1)")
-                        .bind(Self::POSTGRES_KEY)
-                        .execute(&mut connection)
-                        .await?;
-                }
-                Held::Postgres(connection)
-            }
-            DataSource::Sqlite(pool) => {
-                let file: String = sqlx::query_scalar(SQLITE_FILE).fetch_one(pool).await?;
-                if file.is_empty() {
-                    Held::Nothing
-                } else {
-                    Held::File(lock_file(PathBuf::from(format!("{file}.hookline-lock"))).await?)
-                }
-            }
-        };
-        Ok(SchemaLock { held })
-    }
-
-    /// Releases the lock.
-    pub async fn release(self) -> Result<(), DataError> {
-        match self.held {
-            Held::Postgres(mut connection) => {
-                sqlx::query("SELECT pg_advisory_unlock($1)")
-                    .bind(Self::POSTGRES_KEY)
-                    .execute(&mut connection)
-                    .await?;
-                connection.close().await?;
-            }
-            Held::File(file) => file.unlock().map_err(io_error)?,
-            Held::Nothing => {}
-        }
-        Ok(())
-    }
-}
-
-/// Opens (creating it if missing) and locks the lock file, polling while it is locked.
-async fn lock_file(path: PathBuf) -> Result<File, DataError> {
-    let failed = |error: std::io::Error| {
-        io_error(std::io::Error::new(
-            error.kind(),
-            format!("schema lock file `{}`: {error}", path.display()),
-        ))
-    };
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(failed)?;
-    let mut waiting = false;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(TryLockError::WouldBlock) => {
-                if !waiting {
-                    tracing::info!(
-                        file = %path.display(),
-                        "another instance is starting: waiting for the schema lock"
-                    );
-                    waiting = true;
-                }
-                tokio::time::sleep(FILE_LOCK_RETRY).await;
-            }
-            Err(TryLockError::Error(error)) => return Err(failed(error)),
-        }
-    }
-}
-
-fn io_error(error: std::io::Error) -> DataError {
-    DataError::from(sqlx::Error::Io(error))
 }
 
 // ---- For `hookline check --database`: a connection that cannot change the database. ----

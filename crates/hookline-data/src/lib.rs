@@ -107,6 +107,7 @@ mod hooks;
 mod read;
 mod resource;
 mod schema;
+mod schema_lock;
 mod source;
 mod statement;
 pub mod transaction;
@@ -115,7 +116,7 @@ mod write;
 pub use access::{Allowed, AllowedActions, Operation, Predicate};
 pub use actor::Actor;
 pub use data::{Data, DataBuilder, WeakData};
-pub use ddl::{SchemaChange, SchemaLock, SchemaProblem, SchemaReport};
+pub use ddl::{SchemaChange, SchemaProblem, SchemaReport};
 pub use error::DataError;
 pub use hookline_types::Record;
 pub use hookline_types::{
@@ -129,6 +130,7 @@ pub use hooks::{
 pub use read::Page;
 pub use resource::Resource;
 pub use schema::{Column, ColumnType, Fill, Foreign, OnDelete, ResourceDef};
+pub use schema_lock::SchemaLock;
 pub use source::{Backend, Connection, DataSource, Session};
 
 // The shared vocabulary, under the paths this crate's modules use.
