@@ -35,6 +35,7 @@ use sha2::Sha256;
 
 use crate::config::AuthConfig;
 use crate::error::ApiError;
+use crate::user_rows::{self, UserRows};
 use crate::validate::SCRIPT_ROLE;
 
 /// The shortest signing secret accepted, in bytes.
@@ -134,9 +135,9 @@ pub struct Auth {
 struct AuthInner {
     /// The private view of the users table, every column.
     users: Resource,
-    /// The private view narrowed to what a token's fingerprint covers: primary key, login,
-    /// roles and password hash. Read on every authenticated request.
-    current: Resource,
+    /// The users' rows as they are now, for the check of every token: the private view
+    /// narrowed to what a fingerprint covers (primary key, login, roles, password hash).
+    current: UserRows,
     login_column: String,
     password_column: String,
     roles_column: Option<String>,
@@ -177,7 +178,7 @@ impl Auth {
             .resource(full.clone())
             .build()
             .await?;
-        let current = Data::builder(source.clone())
+        let current = Data::builder(unpinged(source))
             .create_missing_tables(false)
             .resource(fingerprint_view(full, config))
             .build()
@@ -187,7 +188,7 @@ impl Auth {
         Ok(Auth {
             inner: Arc::new(AuthInner {
                 users: view.resource(&users.name)?,
-                current: current.resource(&users.name)?,
+                current: UserRows::new(current.resource(&users.name)?),
                 login_column: config.login_column.clone(),
                 password_column: config.password_column.clone(),
                 roles_column: config.roles_column.clone(),
@@ -423,11 +424,13 @@ impl Auth {
     /// The fingerprint of the user with primary key `id` as their row is now; `None` if there
     /// is no such user.
     async fn current_fingerprint(&self, id: &Value) -> Result<Option<String>, ApiError> {
-        match self.inner.current.show(&Actor::default(), id.clone()).await {
-            Ok(user) => Ok(Some(self.fingerprint(&user))),
-            Err(DataError::NotFound { .. }) => Ok(None),
-            Err(error) => Err(error.into()),
-        }
+        let user = self
+            .inner
+            .current
+            .get(id.clone())
+            .await
+            .map_err(|message| ApiError::internal(message.to_string()))?;
+        Ok(user.map(|user| self.fingerprint(&user)))
     }
 }
 
@@ -484,6 +487,31 @@ fn private_view(users: &ResourceDef, password_column: &str) -> ResourceDef {
     view
 }
 
+/// A pool for the reads of [`UserRows`]: the data set's own where taking a connection costs
+/// nothing more already (in-memory SQLite), else a second pool over the same database whose
+/// connections are not pinged before each use, so that a read is one round trip (to SQLite's
+/// worker thread, or to PostgreSQL) instead of two. `UserRows` runs one read at a time; the
+/// second connection serves the next read while sqlx tests the first on its way back.
+fn unpinged(source: &DataSource) -> DataSource {
+    match source {
+        DataSource::Sqlite(pool) if pool.options().get_test_before_acquire() => DataSource::Sqlite(
+            sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(2)
+                .test_before_acquire(false)
+                .connect_lazy_with((*pool.connect_options()).clone()),
+        ),
+        DataSource::Postgres(pool) if pool.options().get_test_before_acquire() => {
+            DataSource::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(2)
+                    .test_before_acquire(false)
+                    .connect_lazy_with((*pool.connect_options()).clone()),
+            )
+        }
+        _ => source.clone(),
+    }
+}
+
 /// The private view narrowed to the columns a token's fingerprint covers (primary key, login,
 /// roles, password hash), so that the read on every request fetches no more.
 fn fingerprint_view(mut view: ResourceDef, config: &AuthConfig) -> ResourceDef {
@@ -493,6 +521,7 @@ fn fingerprint_view(mut view: ResourceDef, config: &AuthConfig) -> ResourceDef {
             || column.name == config.password_column
             || config.roles_column.as_deref() == Some(column.name.as_str())
     });
+    view.max_limit = view.max_limit.max(user_rows::MAX_BATCH as u64);
     view
 }
 

@@ -129,6 +129,7 @@ mod routes;
 mod seed;
 mod serve;
 mod state;
+mod user_rows;
 mod validate;
 
 pub use app::app;
