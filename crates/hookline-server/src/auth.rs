@@ -3,16 +3,17 @@
 //! every hook sees; [`hash_password`] makes the hashes.
 //!
 //! Password hashes are backend-only columns, which the resource flows never return. Auth reads
-//! them through private views of the users table: the same table, with the password column
-//! readable, over the same database, with no hooks and no routes. Nothing else uses them.
+//! them through a private view of the users table: the same table, with the password column
+//! readable, over the same database, with no hooks and no routes. Nothing else uses that view.
+//! The check of every token reads the same columns by primary key (`user_rows.rs`).
 //!
 //! **Several instances, one database.** The signing secret comes from the environment
 //! variable `[auth] secret_env` names (`HOOKLINE_SECRET`), or else from the database: the
 //! first instance makes one and stores it in the server's table `hookline_meta`
 //! (`meta.rs`), and every instance and restart uses it. A token carries a fingerprint of the
-//! user row it was issued for (a keyed hash of login, roles and password hash); every
-//! request that presents it reads that row by primary key and refuses the token (401) if the
-//! user is gone or the fingerprint differs. A change of role, login or password, or a
+//! user row it was issued for (a keyed hash of login, roles and password hash, as stored);
+//! every request that presents it reads that row by primary key and refuses the token (401)
+//! if the user is gone or the fingerprint differs. A change of role, login or password, or a
 //! deletion, through any path — the API, a script, plain SQL — thus takes effect on the
 //! user's next request, on every instance, with nothing cached and no messages between
 //! instances.
@@ -35,7 +36,7 @@ use sha2::Sha256;
 
 use crate::config::AuthConfig;
 use crate::error::ApiError;
-use crate::user_rows::{self, UserRows};
+use crate::user_rows::{UserRow, UserRows};
 use crate::validate::SCRIPT_ROLE;
 
 /// The shortest signing secret accepted, in bytes.
@@ -135,8 +136,8 @@ pub struct Auth {
 struct AuthInner {
     /// The private view of the users table, every column.
     users: Resource,
-    /// The users' rows as they are now, for the check of every token: the private view
-    /// narrowed to what a fingerprint covers (primary key, login, roles, password hash).
+    /// The users' rows as they are now (login, roles, password hash), for the check of every
+    /// token.
     current: UserRows,
     login_column: String,
     password_column: String,
@@ -172,23 +173,24 @@ impl Auth {
         source: &DataSource,
     ) -> Result<Auth, AuthError> {
         let secret = secret(config, source).await?;
-        let full = private_view(users, &config.password_column);
         let view = Data::builder(source.clone())
             .create_missing_tables(false)
-            .resource(full.clone())
+            .resource(private_view(users, &config.password_column))
             .build()
             .await?;
-        let current = Data::builder(unpinged(source))
-            .create_missing_tables(false)
-            .resource(fingerprint_view(full, config))
-            .build()
-            .await?;
+        let current = UserRows::new(
+            source,
+            users,
+            &config.login_column,
+            config.roles_column.as_deref(),
+            &config.password_column,
+        );
         let fingerprints = <Hmac<Sha256> as KeyInit>::new_from_slice(&secret)
-            .map_err(|e| AuthError::Random(e.to_string()))?;
+            .expect("HMAC takes keys of any length");
         Ok(Auth {
             inner: Arc::new(AuthInner {
                 users: view.resource(&users.name)?,
-                current: UserRows::new(current.resource(&users.name)?),
+                current,
                 login_column: config.login_column.clone(),
                 password_column: config.password_column.clone(),
                 roles_column: config.roles_column.clone(),
@@ -242,7 +244,13 @@ impl Auth {
     pub async fn login(&self, login: &str, password: &str) -> Result<Login, ApiError> {
         let user = self.check(login, password).await?;
         let actor = self.actor_of(login, &user);
-        let token = self.issue(login, &actor, self.fingerprint(&user))?;
+        // The fingerprint comes from the read every request makes, so that both see the row
+        // alike.
+        let fingerprint = self
+            .current_fingerprint(&actor.id)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("invalid login or password"))?;
+        let token = self.issue(login, &actor, fingerprint)?;
         Ok(Login {
             token,
             token_type: "Bearer",
@@ -356,19 +364,23 @@ impl Auth {
     }
 
     /// What a token is issued for, as a short keyed hash (HMAC-SHA256 with the signing
-    /// secret, 16 bytes in hex): the user row's login, roles (as the actor gets them) and
-    /// password hash. Keyed, so that the token, which anyone holding it can read, tells
-    /// nothing about the password hash.
-    fn fingerprint(&self, user: &Record) -> String {
-        let inner = &self.inner;
-        let issued_for = serde_json::json!([
-            user.get(&inner.login_column),
-            self.roles_of(user),
-            user.get(&inner.password_column),
-        ]);
-        let mut mac = inner.fingerprints.clone();
+    /// secret, 16 bytes in hex): the user row's login, roles and password hash, as stored.
+    /// Keyed, so that the token, which anyone holding it can read, tells nothing about the
+    /// password hash.
+    fn fingerprint(&self, user: &UserRow) -> String {
+        let mut mac = self.inner.fingerprints.clone();
         mac.update(b"hookline token fingerprint\0");
-        mac.update(issued_for.to_string().as_bytes());
+        for value in [&user.login, &user.roles, &user.password] {
+            // Each value tagged and length-prefixed: no two rows hash the same bytes.
+            match value {
+                None => mac.update(&[0]),
+                Some(text) => {
+                    mac.update(&[1]);
+                    mac.update(&(text.len() as u64).to_le_bytes());
+                    mac.update(text.as_bytes());
+                }
+            }
+        }
         let digest = mac.finalize().into_bytes();
         digest[..16]
             .iter()
@@ -427,7 +439,7 @@ impl Auth {
         let user = self
             .inner
             .current
-            .get(id.clone())
+            .get(id)
             .await
             .map_err(|message| ApiError::internal(message.to_string()))?;
         Ok(user.map(|user| self.fingerprint(&user)))
@@ -484,44 +496,6 @@ fn private_view(users: &ResourceDef, password_column: &str) -> ResourceDef {
             column.backend_only = false;
         }
     }
-    view
-}
-
-/// A pool for the reads of [`UserRows`]: the data set's own where taking a connection costs
-/// nothing more already (in-memory SQLite), else a second pool over the same database whose
-/// connections are not pinged before each use, so that a read is one round trip (to SQLite's
-/// worker thread, or to PostgreSQL) instead of two. `UserRows` runs one read at a time; the
-/// second connection serves the next read while sqlx tests the first on its way back.
-fn unpinged(source: &DataSource) -> DataSource {
-    match source {
-        DataSource::Sqlite(pool) if pool.options().get_test_before_acquire() => DataSource::Sqlite(
-            sqlx::sqlite::SqlitePoolOptions::new()
-                .max_connections(2)
-                .test_before_acquire(false)
-                .connect_lazy_with((*pool.connect_options()).clone()),
-        ),
-        DataSource::Postgres(pool) if pool.options().get_test_before_acquire() => {
-            DataSource::Postgres(
-                sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(2)
-                    .test_before_acquire(false)
-                    .connect_lazy_with((*pool.connect_options()).clone()),
-            )
-        }
-        _ => source.clone(),
-    }
-}
-
-/// The private view narrowed to the columns a token's fingerprint covers (primary key, login,
-/// roles, password hash), so that the read on every request fetches no more.
-fn fingerprint_view(mut view: ResourceDef, config: &AuthConfig) -> ResourceDef {
-    view.columns.retain(|column| {
-        column.primary_key
-            || column.name == config.login_column
-            || column.name == config.password_column
-            || config.roles_column.as_deref() == Some(column.name.as_str())
-    });
-    view.max_limit = view.max_limit.max(user_rows::MAX_BATCH as u64);
     view
 }
 
