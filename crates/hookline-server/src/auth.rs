@@ -204,6 +204,11 @@ impl Auth {
         })
     }
 
+    /// Closes the connection the token checks read on (a later check opens a new one).
+    pub(crate) async fn close(&self) {
+        self.inner.current.close().await;
+    }
+
     /// The users resource's private view (password column readable, no hooks).
     pub(crate) fn users(&self) -> &Resource {
         &self.inner.users

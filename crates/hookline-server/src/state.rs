@@ -87,9 +87,12 @@ impl AppState {
         &self.inner.metrics
     }
 
-    /// Releases the database: the pool closes once requests in flight are done. Call after
-    /// the server stopped.
+    /// Releases the database: the pool closes once requests in flight are done, and so does
+    /// auth's own connection. Call after the server stopped.
     pub async fn close(&self) {
+        if let Some(auth) = &self.inner.auth {
+            auth.close().await;
+        }
         self.inner.data.source().close().await;
     }
 }

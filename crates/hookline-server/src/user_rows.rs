@@ -157,6 +157,26 @@ impl UserRows {
     }
 }
 
+impl UserRows {
+    /// Closes the connection of its own, if it has one open (after the read running now).
+    pub(crate) async fn close(&self) {
+        let mut link = self.shared.link.lock().await;
+        match &mut *link {
+            Link::Sqlite(_, connection) => {
+                if let Some(connection) = connection.take() {
+                    let _ = connection.close().await;
+                }
+            }
+            Link::Postgres(_, connection) => {
+                if let Some(connection) = connection.take() {
+                    let _ = connection.close().await;
+                }
+            }
+            Link::Pool(_) => {}
+        }
+    }
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
