@@ -215,6 +215,16 @@ impl Check<'_> {
             if let Err(error) = def.validate() {
                 self.report(&path, error.to_string());
             }
+            if def.table_name().starts_with(SERVER_TABLES) {
+                let key = if def.table.is_some() { "table" } else { "name" };
+                self.report(
+                    &path.key(key),
+                    format!(
+                        "table `{}`: names starting with `{SERVER_TABLES}` are reserved for the server's own tables (set `table` to another name)",
+                        def.table_name()
+                    ),
+                );
+            }
             for (j, column) in def.columns.iter().enumerate() {
                 let Some(foreign) = &column.foreign else {
                     continue;
@@ -619,9 +629,29 @@ pub(crate) fn route_shape(path: &str) -> Result<String, String> {
     Ok(shape)
 }
 
+/// The prefix of the server's own tables in the database (`hookline_meta`, …): no resource's
+/// table may start with it.
+pub(crate) const SERVER_TABLES: &str = "hookline_";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_server_tables_prefix_is_reserved() {
+        assert!(crate::meta::TABLE.starts_with(SERVER_TABLES));
+        let problems = messages(
+            "[[resources]]\nname = \"hookline_meta\"\ncolumns = [{ name = \"id\", type = \"integer\", primary_key = true }]\n\n[[resources]]\nname = \"meta\"\ntable = \"hookline_x\"\ncolumns = [{ name = \"id\", type = \"integer\", primary_key = true }]\n",
+        )
+        .join("\n");
+        assert!(problems.contains("resources[0].name"), "{problems}");
+        assert!(
+            problems
+                .contains("table `hookline_meta`: names starting with `hookline_` are reserved"),
+            "{problems}"
+        );
+        assert!(problems.contains("resources[1].table"), "{problems}");
+    }
 
     fn messages(toml: &str) -> Vec<String> {
         Config::from_toml(toml, "t.toml")
