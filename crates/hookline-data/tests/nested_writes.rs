@@ -135,7 +135,11 @@ async fn a_failed_write_in_a_hook_can_be_caught(source: DataSource) {
         .list(&actor, Query::new().filter(Filter::eq("account_id", 1)))
         .await
         .unwrap();
-    assert_eq!(logged.records.len(), 1, "the caught failure left nothing behind");
+    assert_eq!(
+        logged.records.len(),
+        1,
+        "the caught failure left nothing behind"
+    );
 }
 
 on_both_backends!(
