@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Two `hookline` binaries against each other on the load bench's server (a) (no hooks, 24 seeded
-# rows, one superadmin; benches/support/workload.rs): `GET /api/items?limit=20&sort=id` with a
+# rows, one superadmin; benches/support/workload.rs): `GET /api/items?limit=20&sort=id` (list),
+# `POST /api/items` (create) or `PATCH /api/items/ID` of a random seeded row (edit) with a
 # bearer token, under wrk, the two servers taking turns for ROUNDS rounds (each round led by the
 # other one). Prints one line per measurement, then the medians: requests/s, the change of B
 # against A within each round, and the server's CPU time per request (user + system of the
 # server process, from /proc; on PostgreSQL the database's own CPU is not in it).
 #
-#   crates/hookline-server/benches/ab_list.sh A_BINARY B_BINARY [ROUNDS] [SECONDS] [sqlite|postgres]
+#   crates/hookline-server/benches/ab.sh A_BINARY B_BINARY [ROUNDS] [SECONDS] [sqlite|postgres] [list|create|edit]
 #
 # Build each binary from its commit (`cargo build --release -p hookline-server --bin hookline`
 # in a worktree) and copy it away first. PostgreSQL: HOOKLINE_TEST_PG (a database the script
-# may create schemas `ab_list_a` / `ab_list_b` in), and `psql`. Needs `wrk` and `curl`.
+# may create schemas `ab_a` / `ab_b` in), and `psql`. Needs `wrk` and `curl`.
 set -euo pipefail
 
 A=${1:?A binary}
@@ -18,58 +19,14 @@ B=${2:?B binary}
 ROUNDS=${3:-20}
 SECONDS_PER_RUN=${4:-2}
 KIND=${5:-sqlite}
+WORKLOAD=${6:-list}
 WORK=$(mktemp -d)
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-{
-    cat <<'TOML'
-[auth]
-users = "users"
-login_column = "email"
-password_column = "password_hash"
-roles_column = "role"
-roles = ["superadmin"]
-admin_roles = ["superadmin"]
-
-[[resources]]
-name = "users"
-columns = [
-    { name = "id", type = "integer", primary_key = true },
-    { name = "email", type = "text", required = true },
-    { name = "password_hash", type = "text", backend_only = true },
-    { name = "role", type = "text", required = true, default = "superadmin" },
-]
-
-[[resources]]
-name = "items"
-columns = [
-    { name = "id", type = "integer", primary_key = true },
-    { name = "title", type = "text", required = true },
-    { name = "price", type = "float", required = true },
-    { name = "square_meters", type = "float" },
-    { name = "country", type = "text" },
-    { name = "listed", type = "boolean", default = true },
-    { name = "owner_id", type = "integer" },
-]
-
-[[seed]]
-resource = "users"
-rows = [{ email = "bench@hookline.dev", password = "bench-password", role = "superadmin" }]
-
-[[seed]]
-resource = "items"
-actor = "bench@hookline.dev"
-rows = [
-TOML
-    countries=(ua pl de)
-    for i in $(seq 0 23); do
-        listed=true
-        [ $((i % 5)) = 4 ] && listed=false
-        echo "    { title = \"Flat $i\", price = $((800 + 100 * i)).0, square_meters = $((30 + 3 * i)).5, country = \"${countries[$((i % 3))]}\", listed = $listed },"
-    done
-    echo "]"
-} > "$WORK/hookline.toml"
+source "$(dirname "$0")/support/server_a.sh"
+write_config "$WORK/hookline.toml"
+write_wrk_scripts "$WORK"
 
 declare -A BIN=([a]=$A [b]=$B) PORT=([a]=18181 [b]=18182) PID TOKEN
 for v in a b; do
@@ -77,10 +34,10 @@ for v in a b; do
         database="sqlite://$WORK/$v.db"
     else
         base=${HOOKLINE_TEST_PG:?set HOOKLINE_TEST_PG for PostgreSQL}
-        psql -q "$base" -c "DROP SCHEMA IF EXISTS ab_list_$v CASCADE; CREATE SCHEMA ab_list_$v;"
+        psql -q "$base" -c "DROP SCHEMA IF EXISTS ab_$v CASCADE; CREATE SCHEMA ab_$v;"
         separator='?'
         [[ $base == *'?'* ]] && separator='&'
-        database="$base${separator}options[search_path]=ab_list_$v"
+        database="$base${separator}options[search_path]=ab_$v"
     fi
     HOOKLINE_SECRET=ab-list-secret-of-at-least-32-bytes "${BIN[$v]}" serve \
         --config "$WORK/hookline.toml" --database "$database" --addr "127.0.0.1:${PORT[$v]}" \
@@ -89,6 +46,13 @@ for v in a b; do
     PIDS+=($!)
 done
 URL_PATH='/api/items?limit=20&sort=id'
+SCRIPT=()
+case $WORKLOAD in
+    list) ;;
+    create) URL_PATH=/api/items; SCRIPT=(-s "$WORK/create.lua") ;;
+    edit) URL_PATH=/api/items; SCRIPT=(-s "$WORK/edit.lua") ;;
+    *) echo "unknown workload $WORKLOAD (list, create or edit)"; exit 2 ;;
+esac
 for v in a b; do
     for _ in $(seq 50); do
         curl -sf "127.0.0.1:${PORT[$v]}/healthz" > /dev/null && break
@@ -96,10 +60,10 @@ for v in a b; do
     done
     TOKEN[$v]=$(curl -s -X POST "127.0.0.1:${PORT[$v]}/auth/login" -H 'content-type: application/json' \
         -d '{"login":"bench@hookline.dev","password":"bench-password"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
-    code=$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:${PORT[$v]}$URL_PATH" \
+    code=$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:${PORT[$v]}/api/items?limit=20&sort=id" \
         -H "authorization: Bearer ${TOKEN[$v]}")
     [ "$code" = 200 ] || { echo "server $v answers $code"; cat "$WORK/$v.log"; exit 1; }
-    wrk -t2 -c16 -d2s -H "authorization: Bearer ${TOKEN[$v]}" "http://127.0.0.1:${PORT[$v]}$URL_PATH" > /dev/null
+    wrk -t2 -c16 -d2s "${SCRIPT[@]}" -H "authorization: Bearer ${TOKEN[$v]}" "http://127.0.0.1:${PORT[$v]}$URL_PATH" > /dev/null
 done
 
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
@@ -110,7 +74,7 @@ for r in $(seq "$ROUNDS"); do
     [ $((r % 2)) = 0 ] && order="b a"
     for v in $order; do
         before=$(cpu "${PID[$v]}")
-        out=$(wrk -t2 -c16 -d"${SECONDS_PER_RUN}s" --latency -H "authorization: Bearer ${TOKEN[$v]}" \
+        out=$(wrk -t2 -c16 -d"${SECONDS_PER_RUN}s" --latency "${SCRIPT[@]}" -H "authorization: Bearer ${TOKEN[$v]}" \
             "http://127.0.0.1:${PORT[$v]}$URL_PATH")
         after=$(cpu "${PID[$v]}")
         if echo "$out" | grep -q 'Non-2xx'; then echo "server $v answered non-2xx:"; echo "$out"; exit 1; fi
