@@ -190,14 +190,15 @@ impl Data {
     }
 
     /// The transaction of the write of this data set that the current task is inside, if
-    /// any: reads then go through it (locking the rows they return, on PostgreSQL) and writes
-    /// join it in a savepoint.
+    /// any and not yet ended: reads then go through it (locking the rows they return, on
+    /// PostgreSQL) and writes join it in a savepoint. Post-commit taps, which run after the
+    /// commit, are not inside it.
     pub(crate) fn open_write(&self) -> Option<Session> {
         OPEN_WRITES
             .try_with(|open| {
                 open.0
                     .iter()
-                    .find(|(id, _)| *id == self.id())
+                    .find(|(id, session)| *id == self.id() && !session.ended())
                     .map(|(_, session)| session.clone())
             })
             .ok()

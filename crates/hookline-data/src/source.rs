@@ -7,7 +7,7 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sea_query::{LockType, PostgresQueryBuilder, SelectStatement, SqliteQueryBuilder};
@@ -192,6 +192,7 @@ impl DataSource {
                 connection: Mutex::new(Some(connection)),
                 backend: self.backend(),
                 savepoints: AtomicUsize::new(0),
+                ended: AtomicBool::new(false),
             }),
             savepoint: None,
         })
@@ -378,6 +379,8 @@ struct Shared {
     backend: Backend,
     /// Savepoints made so far, to name the next.
     savepoints: AtomicUsize,
+    /// Set when the transaction committed or rolled back.
+    ended: AtomicBool,
 }
 
 impl Session {
@@ -510,12 +513,15 @@ impl Session {
 
     /// Ends the transaction's connection for every handle.
     async fn take(&self) -> Result<Connection, DataError> {
-        self.shared
-            .connection
-            .lock()
-            .await
-            .take()
-            .ok_or(DataError::TransactionEnded)
+        let mut connection = self.shared.connection.lock().await;
+        self.shared.ended.store(true, Ordering::Release);
+        connection.take().ok_or(DataError::TransactionEnded)
+    }
+
+    /// `true` once the transaction committed or rolled back: what runs after (post-commit
+    /// taps) is no longer inside it.
+    pub(crate) fn ended(&self) -> bool {
+        self.shared.ended.load(Ordering::Acquire)
     }
 }
 

@@ -145,4 +145,35 @@ async fn a_failed_write_in_a_hook_can_be_caught(source: DataSource) {
 on_both_backends!(
     a_rejected_write_rolls_back_what_its_hooks_wrote,
     a_failed_write_in_a_hook_can_be_caught,
+    post_commit_taps_read_the_committed_state,
 );
+
+/// Post-commit taps run after the commit, outside the write's transaction: what they read
+/// through the data set is the committed state, read through the pool.
+async fn post_commit_taps_read_the_committed_state(source: DataSource) {
+    let (accounts, _) = ledger(source).await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (reader, log) = (accounts.clone(), seen.clone());
+    accounts
+        .data()
+        .transactions()
+        .post_commit()
+        .tap_async("count-after-commit", move |commit| {
+            let (accounts, log) = (reader.clone(), log.clone());
+            let actor = commit.transaction().inputs().actor.clone();
+            Box::pin(async move {
+                let count = accounts.count(&actor, Query::new()).await?;
+                log.lock().unwrap().push(count);
+                Ok(Flow::Continue)
+            })
+        })
+        .unwrap();
+    let actor = Actor::new(1);
+    for name in ["a", "b"] {
+        accounts
+            .create(&actor, rec(json!({ "name": name, "balance": 1 })))
+            .await
+            .unwrap();
+    }
+    assert_eq!(*seen.lock().unwrap(), vec![1, 2]);
+}
