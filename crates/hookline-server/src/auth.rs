@@ -441,12 +441,13 @@ impl Auth {
     /// The fingerprint of the user with primary key `id` as their row is now; `None` if there
     /// is no such user.
     async fn current_fingerprint(&self, id: &Value) -> Result<Option<String>, ApiError> {
-        let user = self
-            .inner
-            .current
-            .get(id)
-            .await
-            .map_err(|message| ApiError::internal(message.to_string()))?;
+        let user = self.inner.current.get(id).await.map_err(|message| {
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "cannot check the token now; retry",
+            )
+            .with_detail(message.to_string())
+        })?;
         Ok(user.map(|user| self.fingerprint(&user)))
     }
 }

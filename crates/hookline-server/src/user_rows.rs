@@ -27,6 +27,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{Connection, Executor, Row};
 use tokio::sync::oneshot;
 
+/// How long one read may take. Every authenticated request waits for a read, so a read that
+/// hangs (a lock on the users table, a connection lost without a reset) must not hold them
+/// all: after this, the read fails (its requests answer 503), its connection is dropped and
+/// the next read opens a new one.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The most users one read asks for; more waiting requests are left for the next read.
 const MAX_BATCH: usize = 100;
 
@@ -230,7 +236,8 @@ impl Shared {
     }
 
     /// The rows of `keys`, each with its key as text. A failure on a connection of its own is
-    /// tried once more on a new connection (the old one may have broken while idle).
+    /// tried once more on a new connection (the old one may have broken while idle); a read
+    /// that takes longer than [`READ_TIMEOUT`] fails.
     async fn read(
         &self,
         link: &mut Link,
@@ -240,21 +247,27 @@ impl Shared {
         let mut tries = 0;
         loop {
             tries += 1;
-            match fetch(link, &sql, keys).await {
-                Ok(rows) => return Ok(rows),
-                Err(error) => {
-                    let retry = match link {
-                        Link::Pool(_) => false,
-                        Link::Sqlite(_, connection) => connection.take().is_some(),
-                        Link::Postgres(_, connection) => connection.take().is_some(),
-                    };
-                    if !retry || tries > 1 {
-                        return Err(format!(
-                            "cannot read the users table to check a token: {error}"
-                        )
-                        .into());
-                    }
-                }
+            let (error, timed_out) =
+                match tokio::time::timeout(READ_TIMEOUT, fetch(link, &sql, keys)).await {
+                    Ok(Ok(rows)) => return Ok(rows),
+                    Ok(Err(error)) => (error.to_string(), false),
+                    Err(_) => (
+                        format!("no answer within {} s", READ_TIMEOUT.as_secs()),
+                        true,
+                    ),
+                };
+            // The connection is dropped either way: the next read opens a new one. A read that
+            // failed at once is tried again (the connection may have broken while idle); one
+            // that timed out is not, so requests wait for one time limit at most.
+            let dropped = match link {
+                Link::Pool(_) => false,
+                Link::Sqlite(_, connection) => connection.take().is_some(),
+                Link::Postgres(_, connection) => connection.take().is_some(),
+            };
+            if !dropped || timed_out || tries > 1 {
+                return Err(
+                    format!("cannot read the users table to check a token: {error}").into(),
+                );
             }
         }
     }
@@ -474,6 +487,54 @@ mod tests {
         )
         .await;
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A read that hangs — here behind a lock on the users table — fails after the time limit
+    /// instead of holding every request, and the next read works again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hung_read_fails_after_the_time_limit_and_the_next_works() {
+        use sqlx::Executor;
+        let Ok(base) = std::env::var("HOOKLINE_TEST_PG") else {
+            eprintln!("skipping PostgreSQL test: HOOKLINE_TEST_PG is not set");
+            return;
+        };
+        let admin = sqlx::PgPool::connect(&base)
+            .await
+            .expect("postgres answers");
+        let schema = format!("hl_user_rows_{}", std::process::id());
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .await
+            .unwrap();
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options[search_path]={schema}");
+        let outcome = tokio::spawn(async move {
+            let (_, rows, ids) = users(&url, Column::integer("id").primary_key()).await;
+            assert!(rows.get(&ids[0]).await.unwrap().is_some());
+            let locker = sqlx::PgPool::connect(&url).await.unwrap();
+            let mut lock = locker.begin().await.unwrap();
+            sqlx::query("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+                .execute(&mut *lock)
+                .await
+                .unwrap();
+            let error = rows.get(&ids[0]).await.unwrap_err();
+            assert!(error.contains("no answer within 5 s"), "{error}");
+            lock.rollback().await.unwrap();
+            assert!(
+                rows.get(&ids[0]).await.unwrap().is_some(),
+                "reads work again"
+            );
+            rows.close().await;
+            locker.close().await;
+        })
+        .await;
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .await
+            .unwrap();
+        if let Err(error) = outcome {
+            std::panic::resume_unwind(error.into_panic());
+        }
     }
 
     /// While other requests keep reads running all the time, a request that comes after a
