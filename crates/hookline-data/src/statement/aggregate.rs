@@ -7,7 +7,7 @@
 use sea_query::{Alias, Asterisk, Expr, Func, Query as SqlQuery, SelectStatement};
 
 use super::select::{Statement, walk_where};
-use super::{col, table, unsupported};
+use super::{bounds, col, table, too_many, unsupported};
 use crate::decode::Field;
 use crate::error::DataError;
 use crate::query::{Aggregate, AggregateFn, Query};
@@ -22,6 +22,9 @@ pub(crate) fn aggregate(
     aggregates: &[Aggregate],
     backend: Backend,
 ) -> Result<(SelectStatement, Vec<Field>), DataError> {
+    if aggregates.len() > bounds::AGGREGATES {
+        return Err(too_many("aggregates", aggregates.len(), bounds::AGGREGATES));
+    }
     let mut statement = Statement(SqlQuery::select().from(table(res)).to_owned());
     walk_where(res, &query.filters, backend, &mut statement)?;
     let mut statement = statement.0;

@@ -16,7 +16,7 @@
 use sea_query::{BinOper, Cond, Expr, ExprTrait, Func, LikeExpr};
 use serde_json::Value;
 
-use super::{col, unsupported};
+use super::{bounds, col, too_many, unsupported};
 use crate::coerce::{describe, to_sql};
 use crate::error::DataError;
 use crate::query::{Condition, Filter, Operator};
@@ -181,6 +181,13 @@ fn check_condition(
                     ),
                 ));
             };
+            if items.len() > bounds::LIST_VALUES {
+                return Err(too_many(
+                    &format!("values in `{}` on `{}`", c.operator, column.name),
+                    items.len(),
+                    bounds::LIST_VALUES,
+                ));
+            }
             Operands::List {
                 negated: c.operator == Operator::NotIn,
                 values: items.iter().map(one).collect::<Result<Vec<_>, _>>()?,

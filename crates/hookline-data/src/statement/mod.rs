@@ -47,6 +47,27 @@ fn table(res: &ResourceInner) -> Alias {
     Alias::new(res.def.table_name())
 }
 
+/// Bounds on what one query may ask for, so that no client input reaches a database limit
+/// (SQLite's bound-parameter and expression-depth limits, PostgreSQL's signed 64-bit
+/// offsets) as a 500: a query over a bound is a [`DataError::InvalidQuery`] naming it.
+pub(crate) mod bounds {
+    /// The most values of one `in` or `not_in` list.
+    pub(crate) const LIST_VALUES: usize = 1000;
+    /// The most sort keys of one query.
+    pub(crate) const SORT_KEYS: usize = 16;
+    /// The most aggregates of one request.
+    pub(crate) const AGGREGATES: usize = 64;
+    /// The largest offset: the databases count rows in signed 64-bit integers.
+    pub(crate) const OFFSET: u64 = i64::MAX as u64;
+}
+
+/// A query over one of the [`bounds`]: `what` (e.g. "sort keys") asked for, the most allowed.
+fn too_many(what: &str, asked: impl std::fmt::Display, most: impl std::fmt::Display) -> DataError {
+    DataError::InvalidQuery {
+        message: format!("{asked} {what} asked for; the most is {most}"),
+    }
+}
+
 fn unsupported(res: &ResourceInner, column: &Column, message: impl Into<String>) -> DataError {
     DataError::UnsupportedFilter {
         resource: res.name().to_owned(),

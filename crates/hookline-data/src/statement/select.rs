@@ -15,7 +15,7 @@ use sea_query::{Asterisk, Cond, Expr, ExprTrait, Func, Order, Query as SqlQuery,
 use serde_json::Value;
 
 use super::filter::{Bind, Check, Checked, FilterSink, Group, Sql, walk_filters};
-use super::{col, table, unsupported};
+use super::{bounds, col, table, too_many, unsupported};
 use crate::coerce::to_sql;
 use crate::error::DataError;
 use crate::query::{Direction, Filter, Query};
@@ -69,6 +69,16 @@ pub(super) fn walk_select<S: SelectSink>(
     sink: &mut S,
 ) -> Result<(), DataError> {
     walk_where(res, &query.filters, backend, sink)?;
+    if query.sort.len() > bounds::SORT_KEYS {
+        return Err(too_many("sort keys", query.sort.len(), bounds::SORT_KEYS));
+    }
+    if query.offset > bounds::OFFSET {
+        return Err(too_many(
+            "rows skipped (offset)",
+            query.offset,
+            bounds::OFFSET,
+        ));
+    }
     let mut on_pk = false;
     for sort in &query.sort {
         let index = res.queryable_index(&sort.field)?;
