@@ -2,8 +2,8 @@
 //! every script (collecting every problem), open the database, build the resources with their
 //! role rules, register hook scripts and modules, build the routes, set up auth, seed, and
 //! describe it all as OpenAPI. The schema changes, auth's shared secret and the seed rows are
-//! made under the database's [`SchemaLock`], so instances starting at once make them once. [`AppState::build`] is the entry point; [`BuildError`] says what
-//! stopped it.
+//! made under the database's [`SchemaLock`], so instances starting at once make them once.
+//! [`AppState::build`] is the entry point; [`BuildError`] says what stopped it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
