@@ -37,6 +37,12 @@ pub(crate) fn coerce(kind: ColumnType, value: &Value) -> Result<Value, String> {
 pub(crate) fn normalize(kind: ColumnType, value: &mut Value) -> Result<(), String> {
     let wrong = |value: &Value| Err(describe(value));
     let normalized = match (kind, &*value) {
+        (ColumnType::Text | ColumnType::Json, value) if has_nul(value) => {
+            return Err(format!(
+                "{}, which holds a NUL character (\\u0000) that databases do not store in text",
+                describe(value)
+            ));
+        }
         (_, Value::Null)
         | (ColumnType::Json, _)
         | (ColumnType::Text, Value::String(_))
@@ -69,6 +75,18 @@ pub(crate) fn normalize(kind: ColumnType, value: &mut Value) -> Result<(), Strin
     };
     *value = normalized;
     Ok(())
+}
+
+/// Whether a text, or any text inside a JSON value (keys included), holds a NUL character,
+/// which PostgreSQL refuses in `text` and `jsonb` (SQLite would store it; refused on both, so
+/// that a record means the same on either).
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 /// An integer, or a float without a fraction that fits (script engines turn `3` into `3.0`).

@@ -1,6 +1,6 @@
 //! Queries over the bounds a client can reach are 400s naming the bound, never a panic or a
 //! database limit (issue 25, item 1, in part): the offset, the values of an `in` list, the
-//! sort keys and the aggregates of one request.
+//! sort keys and the aggregates of one request, and text the databases cannot store.
 
 mod common;
 
@@ -65,7 +65,30 @@ async fn more_than_64_aggregates_are_refused(source: DataSource) {
         .unwrap();
 }
 
+async fn text_with_a_nul_character_is_refused(source: DataSource) {
+    let demo = Demo::new(source).await;
+    let create =
+        |record: serde_json::Value| demo.apartments.create(&demo.root, common::rec(record));
+    refused(
+        create(serde_json::json!({ "title": "a\u{0}b", "price": 1.0 })).await,
+        "holds a NUL character",
+    );
+    refused(
+        create(serde_json::json!({ "title": "ok", "meta": { "note": ["x\u{0}"] } })).await,
+        "holds a NUL character",
+    );
+    let query = Query::new().filter(Filter::eq("title", "a\u{0}b"));
+    refused(
+        demo.apartments.list(&demo.root, query).await,
+        "holds a NUL character",
+    );
+    create(serde_json::json!({ "title": "a\\u0000b is fine as six characters" }))
+        .await
+        .unwrap();
+}
+
 on_both_backends!(
+    text_with_a_nul_character_is_refused,
     an_offset_past_the_databases_integers_is_refused,
     an_in_list_of_more_than_1000_values_is_refused,
     more_than_16_sort_keys_are_refused,
