@@ -231,10 +231,8 @@ impl Reads<'_> {
         resource: &str,
         fields: &[Field],
     ) -> Result<Vec<Record>, DataError> {
-        match self {
-            Reads::Pool(source) => source.fetch(statement, resource, fields).await,
-            Reads::Write(session) => session.fetch(statement, resource, fields).await,
-        }
+        self.run(render(statement, self.backend()), resource, fields)
+            .await
     }
 
     /// Reads rows, locking them inside a write on PostgreSQL.
@@ -258,19 +256,23 @@ impl Reads<'_> {
         resource: &str,
         fields: &[Field],
     ) -> Result<Vec<Record>, DataError> {
+        if self.locks() {
+            let sql = format!("{sql} FOR UPDATE");
+            return self.run((sql, values), resource, fields).await;
+        }
+        self.run((sql, values), resource, fields).await
+    }
+
+    /// Runs a rendered statement where this reads.
+    async fn run(
+        &self,
+        rendered: (impl AsRef<str> + Send, SqlxValues),
+        resource: &str,
+        fields: &[Field],
+    ) -> Result<Vec<Record>, DataError> {
         match self {
-            Reads::Pool(source) => source.fetch_rendered((sql, values), resource, fields).await,
-            Reads::Write(session) if self.locks() => {
-                let sql = format!("{sql} FOR UPDATE");
-                session
-                    .fetch_rendered((sql, values), resource, fields)
-                    .await
-            }
-            Reads::Write(session) => {
-                session
-                    .fetch_rendered((sql, values), resource, fields)
-                    .await
-            }
+            Reads::Pool(source) => source.fetch_rendered(rendered, resource, fields).await,
+            Reads::Write(session) => session.fetch_rendered(rendered, resource, fields).await,
         }
     }
 }
@@ -397,18 +399,8 @@ impl Session {
         self.shared.backend
     }
 
-    /// Runs a read statement in the transaction and decodes the rows.
-    pub(crate) async fn fetch(
-        &self,
-        statement: &impl SqlxBinder,
-        resource: &str,
-        fields: &[Field],
-    ) -> Result<Vec<Record>, DataError> {
-        self.fetch_rendered(render(statement, self.backend()), resource, fields)
-            .await
-    }
-
-    /// [`fetch`](Session::fetch) for a statement already rendered for this backend.
+    /// Runs a read statement, already rendered for this backend, in the transaction and
+    /// decodes the rows.
     pub(crate) async fn fetch_rendered(
         &self,
         (sql, values): (impl AsRef<str> + Send, SqlxValues),

@@ -10,7 +10,8 @@ use serde_json::json;
 
 use common::rec;
 
-/// Accounts and the transfers whose `before_save` hooks move money between them.
+/// Accounts (account 1, `a`, holds 100) and the transfers whose `before_save` hooks move
+/// money between them.
 async fn ledger(source: DataSource) -> (Resource, Resource) {
     let data = Data::builder(source)
         .resource(
@@ -28,10 +29,12 @@ async fn ledger(source: DataSource) -> (Resource, Resource) {
         .build()
         .await
         .unwrap();
-    (
-        data.resource("accounts").unwrap(),
-        data.resource("transfers").unwrap(),
-    )
+    let accounts = data.resource("accounts").unwrap();
+    accounts
+        .create(&Actor::new(1), rec(json!({ "name": "a", "balance": 100 })))
+        .await
+        .unwrap();
+    (accounts, data.resource("transfers").unwrap())
 }
 
 async fn balance(accounts: &Resource, id: i64) -> i64 {
@@ -43,10 +46,6 @@ async fn balance(accounts: &Resource, id: i64) -> i64 {
 async fn a_rejected_write_rolls_back_what_its_hooks_wrote(source: DataSource) {
     let (accounts, transfers) = ledger(source).await;
     let actor = Actor::new(1);
-    accounts
-        .create(&actor, rec(json!({ "name": "a", "balance": 100 })))
-        .await
-        .unwrap();
     let ledger = accounts.clone();
     transfers
         .hooks()
@@ -103,10 +102,6 @@ async fn a_rejected_write_rolls_back_what_its_hooks_wrote(source: DataSource) {
 async fn a_failed_write_in_a_hook_can_be_caught(source: DataSource) {
     let (accounts, transfers) = ledger(source).await;
     let actor = Actor::new(1);
-    accounts
-        .create(&actor, rec(json!({ "name": "a", "balance": 100 })))
-        .await
-        .unwrap();
     let log = transfers.clone();
     accounts
         .hooks()
@@ -169,11 +164,11 @@ async fn post_commit_taps_read_the_committed_state(source: DataSource) {
         })
         .unwrap();
     let actor = Actor::new(1);
-    for name in ["a", "b"] {
+    for name in ["b", "c"] {
         accounts
             .create(&actor, rec(json!({ "name": name, "balance": 1 })))
             .await
             .unwrap();
     }
-    assert_eq!(*seen.lock().unwrap(), vec![1, 2]);
+    assert_eq!(*seen.lock().unwrap(), vec![2, 3]);
 }

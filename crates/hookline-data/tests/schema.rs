@@ -6,16 +6,13 @@
 
 mod common;
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use common::rec;
+use common::{rec, with_postgres_url};
 use hookline_data::{
     Actor, Backend, Column, Data, DataError, DataSource, Query, ResourceDef, SchemaLock,
 };
 use serde_json::json;
-use sqlx::Executor;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 on_both_backends!(
     additive_changes_are_made_by_the_next_build,
@@ -410,45 +407,6 @@ async fn race_builds(url: &str) {
     }
 }
 
-/// A fresh PostgreSQL schema and a URL whose connections use it; `None` (with a notice)
-/// without `HOOKLINE_TEST_PG`.
-async fn postgres_schema(test: &str) -> Option<(String, String)> {
-    let Ok(base) = std::env::var("HOOKLINE_TEST_PG") else {
-        eprintln!("skipping PostgreSQL test `{test}`: HOOKLINE_TEST_PG is not set");
-        return None;
-    };
-    let schema = format!("hl_{}", uuid::Uuid::new_v4().simple());
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&base)
-        .await
-        .expect("postgres answers");
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .await
-        .expect("schema created");
-    admin.close().await;
-    let separator = if base.contains('?') { '&' } else { '?' };
-    Some((
-        format!("{base}{separator}options[search_path]={schema}"),
-        schema,
-    ))
-}
-
-async fn drop_schema(schema: &str) {
-    let base = std::env::var("HOOKLINE_TEST_PG").expect("set");
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(PgConnectOptions::from_str(&base).expect("valid url"))
-        .await
-        .expect("postgres answers");
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .await
-        .expect("schema dropped");
-    admin.close().await;
-}
-
 /// A SQLite file in a fresh directory, removed afterwards.
 struct SqliteFile(std::path::PathBuf);
 
@@ -472,26 +430,20 @@ impl Drop for SqliteFile {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_start_ups_at_once_make_one_schema_and_one_seed() {
-    let Some((url, schema)) =
-        postgres_schema("postgres_start_ups_at_once_make_one_schema_and_one_seed").await
-    else {
-        return;
-    };
-    let outcome = tokio::spawn(async move { race(&url).await }).await;
-    drop_schema(&schema).await;
-    outcome.unwrap();
+    with_postgres_url(
+        "postgres_start_ups_at_once_make_one_schema_and_one_seed",
+        |url| async move { race(&url).await },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_builds_at_once_create_each_table_once() {
-    let Some((url, schema)) =
-        postgres_schema("postgres_builds_at_once_create_each_table_once").await
-    else {
-        return;
-    };
-    let outcome = tokio::spawn(async move { race_builds(&url).await }).await;
-    drop_schema(&schema).await;
-    outcome.unwrap();
+    with_postgres_url(
+        "postgres_builds_at_once_create_each_table_once",
+        |url| async move { race_builds(&url).await },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -506,40 +458,40 @@ async fn sqlite_start_ups_at_once_make_one_schema_and_one_seed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_schema_lock_has_one_holder_at_a_time() {
     let file = SqliteFile::new();
-    let mut urls = vec![file.url()];
-    let pg = postgres_schema("the_schema_lock_has_one_holder_at_a_time (PostgreSQL part)").await;
-    if let Some((url, _)) = &pg {
-        urls.push(url.clone());
-    }
-    for url in urls {
-        let (a, b) = (
-            DataSource::connect(&url).await.unwrap(),
-            DataSource::connect(&url).await.unwrap(),
-        );
-        let held = SchemaLock::acquire(&a).await.unwrap();
-        let waiting = tokio::spawn(async move { SchemaLock::acquire(&b).await });
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(
-            !waiting.is_finished(),
-            "{url}: a second holder got the lock"
-        );
-        held.release().await.unwrap();
-        let second = tokio::time::timeout(Duration::from_secs(5), waiting)
-            .await
-            .expect("the waiting holder gets the lock after the release")
-            .unwrap()
-            .unwrap();
-        drop(second);
-        let third = tokio::time::timeout(Duration::from_secs(5), SchemaLock::acquire(&a))
-            .await
-            .expect("a dropped lock is released")
-            .unwrap();
-        third.release().await.unwrap();
-        a.close().await;
-    }
-    if let Some((_, schema)) = pg {
-        drop_schema(&schema).await;
-    }
+    one_holder_at_a_time(&file.url()).await;
+    with_postgres_url(
+        "the_schema_lock_has_one_holder_at_a_time",
+        |url| async move { one_holder_at_a_time(&url).await },
+    )
+    .await;
+}
+
+/// [`the_schema_lock_has_one_holder_at_a_time`] on the database at `url`.
+async fn one_holder_at_a_time(url: &str) {
+    let (a, b) = (
+        DataSource::connect(url).await.unwrap(),
+        DataSource::connect(url).await.unwrap(),
+    );
+    let held = SchemaLock::acquire(&a).await.unwrap();
+    let waiting = tokio::spawn(async move { SchemaLock::acquire(&b).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "{url}: a second holder got the lock"
+    );
+    held.release().await.unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the waiting holder gets the lock after the release")
+        .unwrap()
+        .unwrap();
+    drop(second);
+    let third = tokio::time::timeout(Duration::from_secs(5), SchemaLock::acquire(&a))
+        .await
+        .expect("a dropped lock is released")
+        .unwrap();
+    third.release().await.unwrap();
+    a.close().await;
 }
 
 /// A write that waits out SQLite's busy timeout behind another process's write transaction

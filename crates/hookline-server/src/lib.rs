@@ -129,6 +129,8 @@ mod routes;
 mod seed;
 mod serve;
 mod state;
+#[cfg(test)]
+mod test_support;
 mod user_rows;
 mod validate;
 

@@ -137,32 +137,12 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn instances_starting_at_once_on_postgres_share_one_secret() {
-        use sqlx::Executor;
-        let Ok(base) = std::env::var("HOOKLINE_TEST_PG") else {
-            eprintln!("skipping PostgreSQL test: HOOKLINE_TEST_PG is not set");
-            return;
-        };
-        let admin = sqlx::PgPool::connect(&base)
-            .await
-            .expect("postgres answers");
-        for round in 0..5 {
+        for _ in 0..5 {
             // A fresh schema each round, so that the table is created concurrently each time.
-            let schema = format!("hl_meta_{}_{round}", std::process::id());
-            admin
-                .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                .await
-                .unwrap();
-            let separator = if base.contains('?') { '&' } else { '?' };
-            let url = format!("{base}{separator}options[search_path]={schema}");
-            let outcome = tokio::spawn(async move { all_read_one_secret(&url, 8).await }).await;
-            admin
-                .execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                .await
-                .unwrap();
-            if let Err(error) = outcome {
-                std::panic::resume_unwind(error.into_panic());
-            }
+            crate::test_support::with_postgres_schema("meta", |url| async move {
+                all_read_one_secret(&url, 8).await;
+            })
+            .await;
         }
-        admin.close().await;
     }
 }

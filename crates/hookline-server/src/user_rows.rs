@@ -493,22 +493,7 @@ mod tests {
     /// instead of holding every request, and the next read works again.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_hung_read_fails_after_the_time_limit_and_the_next_works() {
-        use sqlx::Executor;
-        let Ok(base) = std::env::var("HOOKLINE_TEST_PG") else {
-            eprintln!("skipping PostgreSQL test: HOOKLINE_TEST_PG is not set");
-            return;
-        };
-        let admin = sqlx::PgPool::connect(&base)
-            .await
-            .expect("postgres answers");
-        let schema = format!("hl_user_rows_{}", std::process::id());
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .await
-            .unwrap();
-        let separator = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{separator}options[search_path]={schema}");
-        let outcome = tokio::spawn(async move {
+        crate::test_support::with_postgres_schema("user_rows", |url| async move {
             let (_, rows, ids) = users(&url, Column::integer("id").primary_key()).await;
             assert!(rows.get(&ids[0]).await.unwrap().is_some());
             let locker = sqlx::PgPool::connect(&url).await.unwrap();
@@ -528,13 +513,6 @@ mod tests {
             locker.close().await;
         })
         .await;
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-            .await
-            .unwrap();
-        if let Err(error) = outcome {
-            std::panic::resume_unwind(error.into_panic());
-        }
     }
 
     /// While other requests keep reads running all the time, a request that comes after a

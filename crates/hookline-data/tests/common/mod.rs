@@ -6,7 +6,6 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::str::FromStr;
 
 use futures_util::FutureExt;
 use hookline_data::{
@@ -14,7 +13,7 @@ use hookline_data::{
 };
 use serde_json::{Value, json};
 use sqlx::Executor;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 
 /// Runs `test` on SQLite in memory.
 pub async fn on_sqlite<F, Fut>(test: F)
@@ -36,6 +35,31 @@ where
     F: FnOnce(DataSource) -> Fut,
     Fut: Future<Output = ()>,
 {
+    with_postgres_url(name, |url| async move {
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&url)
+            .await
+            .expect("connects");
+        let outcome = AssertUnwindSafe(test(DataSource::Postgres(pool.clone())))
+            .catch_unwind()
+            .await;
+        pool.close().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    })
+    .await;
+}
+
+/// Runs `test` with the URL of a fresh schema of the `HOOKLINE_TEST_PG` database (each
+/// connection's `search_path`), then drops the schema, also when the test panics. Prints a
+/// notice and returns when `HOOKLINE_TEST_PG` is unset.
+pub async fn with_postgres_url<F, Fut>(name: &str, test: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let Ok(url) = std::env::var("HOOKLINE_TEST_PG") else {
         eprintln!("skipping PostgreSQL test `{name}`: HOOKLINE_TEST_PG is not set");
         return;
@@ -50,17 +74,9 @@ where
         .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
         .await
         .expect("schema created");
-    let options = PgConnectOptions::from_str(&url)
-        .expect("valid url")
-        .options([("search_path", schema.as_str())]);
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .connect_with(options)
-        .await
-        .expect("connects");
-    let source = DataSource::Postgres(pool.clone());
-    let outcome = AssertUnwindSafe(test(source)).catch_unwind().await;
-    pool.close().await;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{separator}options[search_path]={schema}");
+    let outcome = AssertUnwindSafe(test(scoped)).catch_unwind().await;
     admin
         .execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .await
